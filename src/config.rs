@@ -1,0 +1,594 @@
+//! `config.toml` as serde types: the file format and nothing else.
+//!
+//! Every section and key is typed; unknown keys, bad durations, addresses and URLs are
+//! errors that name the key and the line ([`ConfigError`]). Durations are strings such
+//! as `"90s"`, `"15m"` or `"1h"`; secrets are `env:NAME`, `file:PATH` or a literal
+//! ([`Secret`]), resolved through a [`SecretSource`] so tests never touch the
+//! environment. Turning these values into runtime types is `gateway.rs`'s job; values
+//! that only make sense there (an upstream URL, a key) keep their position
+//! ([`toml::Spanned`]) so that its errors can name the line too.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use toml::Spanned;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// `[server]`: the listener and connection limits.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[log]`: level, format, access log.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// `[proxy]`: the upstream connection pool.
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+    /// `[echo]`: a built-in echo upstream for local development.
+    #[serde(default)]
+    pub echo: Option<EchoConfig>,
+    /// `[[routes]]`: proxied path prefixes.
+    #[serde(default)]
+    pub routes: Vec<Spanned<RouteConfig>>,
+    /// The text and name of the file, to turn positions into line numbers.
+    #[serde(skip)]
+    origin: Origin,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Origin {
+    name: Arc<str>,
+    text: Arc<str>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// Tokio worker threads; 0 means one per core.
+    pub workers: usize,
+    /// The longest a request may take to get its response head, where the route sets no
+    /// `timeout` of its own.
+    pub request_timeout: HumanDuration,
+    /// How long a client may take to send a request head (slowloris guard).
+    pub header_read_timeout: HumanDuration,
+    /// The largest request head in bytes (431 beyond), at least 8192.
+    pub max_header_size: usize,
+    /// The most header fields in a request.
+    pub max_headers: usize,
+    /// The most connections open at once.
+    pub max_connections: usize,
+    /// How long in-flight requests may finish after SIGINT/SIGTERM.
+    pub shutdown_grace: HumanDuration,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct LogConfig {
+    /// A level or `tracing` filter directives; `RUST_LOG` overrides it.
+    pub level: String,
+    /// `pretty` or `json`.
+    pub format: LogFormatConfig,
+    /// Whether to log one event per request.
+    pub access_log: bool,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormatConfig {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// JSON lines.
+    Json,
+}
+
+/// `[proxy]`: how the gateway talks to upstreams.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ProxyConfig {
+    /// Give up connecting to an upstream after this long.
+    pub connect_timeout: HumanDuration,
+    /// Close pooled upstream connections idle this long (keep it under the upstream's
+    /// keep-alive timeout).
+    pub pool_idle_timeout: HumanDuration,
+    /// The most idle connections kept per upstream.
+    pub pool_max_idle_per_host: usize,
+}
+
+/// `[echo]`: starts a loopback upstream that answers every request with a JSON
+/// description of what it received, so the demo config works with no other process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EchoConfig {
+    /// Where the echo upstream listens.
+    pub listen: SocketAddr,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RouteConfig {
+    /// The path prefix, matched on segment boundaries.
+    pub path: RoutePath,
+    /// The upstream base URL, `http://host:port[/base]`.
+    pub upstream: Spanned<String>,
+    /// Remove `path` from the request path before joining it to the upstream's base.
+    #[serde(default)]
+    pub strip_prefix: bool,
+    /// Send the client's `Host` upstream instead of the upstream's.
+    #[serde(default)]
+    pub preserve_host: bool,
+    /// How long to wait for the upstream's response head (504 beyond); defaults to
+    /// `server.request_timeout`.
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// A route path: starts with `/`, no query, no dot segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePath(String);
+
+/// A duration written as `"90s"`, `"15m"`, `"1h"`, `"250ms"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+/// A secret: `env:NAME`, `file:PATH` or the literal value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// Read from an environment variable at load.
+    Env(String),
+    /// Read from a file at load (trailing newlines are trimmed).
+    File(PathBuf),
+    /// Written in the config itself (fine for development only).
+    Literal(String),
+}
+
+/// Where secrets come from: the process (environment, files) or, in tests, a map.
+pub trait SecretSource {
+    /// The value of an environment variable.
+    fn env(&self, name: &str) -> Option<String>;
+    /// The contents of a file.
+    fn file(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+}
+
+/// Secrets from the real environment and file system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessSecrets;
+
+/// A start-up error that names the file, the line and the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file name (or `<config>` for text).
+    pub file: Arc<str>,
+    /// The 1-based line, when known.
+    pub line: Option<usize>,
+    /// The key path, such as `routes[1].upstream`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let name: Arc<str> = path.display().to_string().into();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: name.clone(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Self::parse(&text, name)
+    }
+
+    /// Parses and validates configuration text; `name` is used in error messages.
+    pub fn parse(text: &str, name: impl Into<Arc<str>>) -> Result<Self, ConfigError> {
+        let origin = Origin {
+            name: name.into(),
+            text: text.into(),
+        };
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| origin.toml_error(&e, String::new()))?;
+        let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            // Spanned<T> shows up in the path as a private field; users never wrote it.
+            let key = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
+            origin.toml_error(e.inner(), if key == "." { String::new() } else { key })
+        })?;
+        config.origin = origin;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// An error about the value at `span` (from a [`Spanned`] field) under `key`.
+    pub fn error_at(
+        &self,
+        key: impl Into<String>,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            file: self.origin.name.clone(),
+            line: Some(self.origin.line_of(span.start)),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An error about `key` (a path such as `server.listen` or `routes[1].path`),
+    /// with the line where the file sets it.
+    pub fn error(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        let key = key.into();
+        ConfigError {
+            file: self.origin.name.clone(),
+            line: self.origin.key_line(&key),
+            key,
+            message: message.into(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        if !(8 * 1024..=1024 * 1024).contains(&s.max_header_size) {
+            return Err(self.error(
+                "server.max_header_size",
+                "must be between 8192 and 1048576 bytes",
+            ));
+        }
+        if s.max_connections == 0 {
+            return Err(self.error("server.max_connections", "must be at least 1"));
+        }
+        if s.workers > 1024 {
+            return Err(self.error(
+                "server.workers",
+                "must be at most 1024 (0 means one per core)",
+            ));
+        }
+        if s.max_headers == 0 {
+            return Err(self.error("server.max_headers", "must be at least 1"));
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            let earlier = self.routes[..i]
+                .iter()
+                .any(|r| r.get_ref().path.normalized() == route.get_ref().path.normalized());
+            if earlier {
+                return Err(self.error_at(
+                    format!("routes[{i}].path"),
+                    route.span(),
+                    format!(
+                        "the path \"{}\" is already routed",
+                        route.get_ref().path.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+// === impl Origin ===
+
+impl Origin {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    /// The line of `key` in the file, found through a span-keeping parse.
+    fn key_line(&self, key: &str) -> Option<usize> {
+        let doc = toml_edit::Document::parse(&*self.text).ok()?;
+        let mut item = doc.as_item();
+        let mut span = None;
+        for part in key.split('.') {
+            let (name, index) = match part.split_once('[') {
+                Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+                None => (part, None),
+            };
+            let (k, v) = item.as_table_like()?.get_key_value(name)?;
+            span = k.span().or_else(|| v.span()).or(span);
+            item = v;
+            if let Some(index) = index {
+                item = item.get(index)?;
+                span = item.span().or(span);
+            }
+        }
+        span.map(|s| self.line_of(s.start))
+    }
+
+    fn toml_error(&self, e: &toml::de::Error, key: String) -> ConfigError {
+        ConfigError {
+            file: self.name.clone(),
+            line: e.span().map(|span| self.line_of(span.start)),
+            key,
+            message: e.message().trim().to_owned(),
+        }
+    }
+}
+
+// === impl ConfigError ===
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// === defaults ===
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 0,
+            request_timeout: HumanDuration(Duration::from_secs(30)),
+            header_read_timeout: HumanDuration(Duration::from_secs(10)),
+            max_header_size: 16 * 1024,
+            max_headers: 100,
+            max_connections: 10_000,
+            shutdown_grace: HumanDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormatConfig::Pretty,
+            access_log: true,
+        }
+    }
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: HumanDuration(Duration::from_secs(5)),
+            pool_idle_timeout: HumanDuration(Duration::from_secs(4)),
+            pool_max_idle_per_host: 512,
+        }
+    }
+}
+
+// === impl RoutePath ===
+
+impl RoutePath {
+    /// The path as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path without a trailing slash (`/` stays `/`).
+    pub fn normalized(&self) -> &str {
+        let trimmed = self.0.trim_end_matches('/');
+        if trimmed.is_empty() { "/" } else { trimmed }
+    }
+}
+
+impl<'de> Deserialize<'de> for RoutePath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let path = String::deserialize(d)?;
+        if !path.starts_with('/') {
+            return Err(de::Error::custom("a route path must start with `/`"));
+        }
+        let bad = path.contains(['?', '#', '%', '\\', ';'])
+            || path.split('/').any(|s| s == "." || s == "..")
+            || path.contains("//");
+        if bad {
+            return Err(de::Error::custom(
+                "a route path may not contain `?`, `#`, `%`, `\\`, `;`, `//` or dot segments",
+            ));
+        }
+        Ok(Self(path))
+    }
+}
+
+// === impl HumanDuration ===
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map(HumanDuration).map_err(|e| {
+            de::Error::custom(format!(
+                "invalid duration \"{text}\" ({e}); write a number and a unit, such as \"250ms\", \"90s\", \"15m\" or \"1h\""
+            ))
+        })
+    }
+}
+
+impl From<HumanDuration> for Duration {
+    fn from(d: HumanDuration) -> Duration {
+        d.0
+    }
+}
+
+// === impl Secret ===
+
+impl Secret {
+    /// Reads the secret's bytes.
+    pub fn resolve(&self, source: &dyn SecretSource) -> Result<Vec<u8>, String> {
+        match self {
+            Self::Env(name) => source
+                .env(name)
+                .map(String::into_bytes)
+                .ok_or_else(|| format!("the environment variable {name} is not set")),
+            Self::File(path) => source
+                .file(path)
+                .map(|mut bytes| {
+                    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                        bytes.pop();
+                    }
+                    bytes
+                })
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            Self::Literal(value) => Ok(value.clone().into_bytes()),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "env:{name}"),
+            Self::File(path) => write!(f, "file:{}", path.display()),
+            Self::Literal(_) => f.write_str("<literal secret>"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(if let Some(name) = text.strip_prefix("env:") {
+            Self::Env(name.to_owned())
+        } else if let Some(path) = text.strip_prefix("file:") {
+            Self::File(PathBuf::from(path))
+        } else {
+            Self::Literal(text)
+        })
+    }
+}
+
+impl SecretSource for ProcessSecrets {
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+}
+
+impl SecretSource for HashMap<String, String> {
+    fn env(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+
+    fn file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.get(&format!("file:{}", path.display()))
+            .map(|v| v.clone().into_bytes())
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        Config::parse(text, "test.toml").unwrap_err()
+    }
+
+    #[test]
+    fn an_empty_file_is_a_valid_config_with_defaults() {
+        let c = Config::parse("", "t").unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.server.request_timeout.0, Duration::from_secs(30));
+        assert!(c.log.access_log);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let e = err("[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("listen_port"), "{e}");
+        let e = err("[[routes]]\npath = \"/a\"\nupstream = \"http://x\"\nstrip = true\n");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.to_string().contains("strip"), "{e}");
+    }
+
+    #[test]
+    fn bad_durations_name_the_key_and_line() {
+        let e = err("[server]\n\nshutdown_grace = \"10 parsecs\"\n");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert_eq!(e.key, "server.shutdown_grace");
+        assert!(e.message.contains("invalid duration"), "{e}");
+        let e = err("[[routes]]\npath = \"/a\"\nupstream = \"http://x\"\ntimeout = \"soon\"\n");
+        assert_eq!(e.key, "routes[0].timeout");
+        assert_eq!(e.line, Some(4));
+    }
+
+    #[test]
+    fn bad_addresses_name_the_key_and_line() {
+        let e = err("[server]\nlisten = \"localhost\"\n");
+        assert_eq!(e.key, "server.listen");
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn route_paths_are_checked() {
+        let e = err("[[routes]]\npath = \"api\"\nupstream = \"http://x\"\n");
+        assert_eq!(e.key, "routes[0].path");
+        let e = err("[[routes]]\npath = \"/a/../b\"\nupstream = \"http://x\"\n");
+        assert_eq!(e.line, Some(2));
+        let e = err(
+            "[[routes]]\npath = \"/a\"\nupstream = \"http://x\"\n[[routes]]\npath = \"/a/\"\nupstream = \"http://y\"\n",
+        );
+        assert_eq!(e.key, "routes[1].path");
+        assert_eq!(e.line, Some(4));
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let e = err("[server]\nmax_header_size = 100\n");
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("max_header_size"), "{e}");
+    }
+
+    #[test]
+    fn secrets_resolve_from_env_file_or_literal() {
+        let mut source = HashMap::new();
+        source.insert("S".to_owned(), "from-env".to_owned());
+        source.insert("file:/k".to_owned(), "from-file\n".to_owned());
+        let parse = |s: &str| -> Secret {
+            toml::from_str::<HashMap<String, Secret>>(&format!("v = \"{s}\"")).unwrap()["v"].clone()
+        };
+        assert_eq!(parse("env:S").resolve(&source).unwrap(), b"from-env");
+        assert_eq!(parse("file:/k").resolve(&source).unwrap(), b"from-file");
+        assert_eq!(parse("plain").resolve(&source).unwrap(), b"plain");
+        assert!(
+            parse("env:MISSING")
+                .resolve(&source)
+                .unwrap_err()
+                .contains("MISSING")
+        );
+        assert_eq!(format!("{:?}", parse("plain")), "<literal secret>");
+    }
+}

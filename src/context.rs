@@ -1,0 +1,49 @@
+//! The typed facts of one request: Koa's `ctx.state`, as request extensions.
+//!
+//! Each fact has one type and exactly one writer; every other layer only reads it.
+//! Layers meet here instead of importing each other.
+//!
+//! | type          | written by                  | read by                         |
+//! |---------------|-----------------------------|---------------------------------|
+//! | [`ClientAddr`] | `server` (per connection)   | `proxy` (X-Forwarded-For), rate limits |
+//! | [`RequestId`] | `request_id` layer          | `proxy` (sent upstream), access log |
+//! | [`RouteInfo`] | `router` (response extensions) | access log                    |
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+/// The TCP peer of the connection the request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The request's id: the client's `X-Request-Id` when it is well-formed, else a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// Wraps a header value already checked to be a good id.
+    pub fn new(value: HeaderValue) -> Self {
+        Self(value)
+    }
+
+    /// The id as a header value.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+
+    /// The id as text (ids are visible ASCII by construction).
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or("")
+    }
+}
+
+/// Which route answered, for the access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// The route's configured path, or the endpoint's path.
+    pub name: Arc<str>,
+    /// The upstream it proxies to, if it is a proxy route.
+    pub upstream: Option<Arc<str>>,
+}

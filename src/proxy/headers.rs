@@ -1,0 +1,161 @@
+//! Header hygiene at the proxy boundary (RFC 9110 §7.6.1) and the `X-Forwarded-*` set.
+
+use std::net::SocketAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Hop-by-hop headers: they describe one connection and never cross the proxy.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Removes hop-by-hop headers and every header named in `Connection`.
+///
+/// A WebSocket upgrade (`Connection: upgrade` + `Upgrade: websocket`) keeps `Upgrade`
+/// and gets a `Connection: upgrade` of our own; any other upgrade (such as `h2c`, which
+/// would smuggle a connection past the gateway's checks) is dropped. Returns whether the
+/// message is a WebSocket upgrade. Idempotent, so it can run both before the guard (so
+/// that `Connection: X-User-Id` cannot remove a header the guard sets) and in the proxy.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
+    let mut upgrade_requested = false;
+    if headers.contains_key(header::CONNECTION) {
+        let mut named: Vec<HeaderName> = Vec::new();
+        for value in headers.get_all(header::CONNECTION) {
+            let Ok(value) = value.to_str() else { continue };
+            for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                if token.eq_ignore_ascii_case("upgrade") {
+                    upgrade_requested = true;
+                } else if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                    named.push(name);
+                }
+            }
+        }
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    let websocket = upgrade_requested
+        && headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    if websocket {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+    websocket
+}
+
+/// Appends the peer to `X-Forwarded-For` and sets `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` from what the gateway itself saw, replacing client values.
+/// `X-Real-IP` from a client is dropped: the gateway is the trust boundary.
+pub fn set_forwarded(headers: &mut HeaderMap, peer: Option<SocketAddr>, host: Option<HeaderValue>) {
+    if let Some(peer) = peer {
+        let ip = peer.ip().to_string();
+        let mut chain = String::new();
+        for value in headers.get_all(&X_FORWARDED_FOR) {
+            if let Ok(value) = value.to_str() {
+                chain.push_str(value);
+                chain.push_str(", ");
+            }
+        }
+        chain.push_str(&ip);
+        if let Ok(value) = HeaderValue::from_str(&chain) {
+            headers.insert(X_FORWARDED_FOR.clone(), value);
+        }
+    }
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    match host {
+        Some(host) => {
+            headers.insert(X_FORWARDED_HOST.clone(), host);
+        }
+        None => {
+            headers.remove(&X_FORWARDED_HOST);
+        }
+    }
+    headers.remove(&X_REAL_IP);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_removed() {
+        let mut h = map(&[
+            ("connection", "close, X-Secret"),
+            ("connection", "x-other"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("x-secret", "1"),
+            ("x-other", "2"),
+            ("upgrade", "h2c"),
+            ("x-kept", "3"),
+        ]);
+        assert!(!strip_hop_by_hop(&mut h));
+        let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn websocket_upgrades_keep_upgrade_and_a_clean_connection() {
+        let mut h = map(&[
+            ("connection", "Upgrade, X-User-Id"),
+            ("upgrade", "websocket"),
+            ("x-user-id", "a"),
+        ]);
+        assert!(strip_hop_by_hop(&mut h));
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["upgrade"], "websocket");
+        assert!(!h.contains_key("x-user-id"));
+        // Running it again changes nothing.
+        assert!(strip_hop_by_hop(&mut h));
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn forwarded_headers_append_the_peer_and_replace_client_values() {
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil"),
+            ("x-real-ip", "9.9.9.9"),
+        ]);
+        set_forwarded(
+            &mut h,
+            Some("127.0.0.7:5000".parse().unwrap()),
+            Some(HeaderValue::from_static("gw.local")),
+        );
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 127.0.0.7");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "gw.local");
+        assert!(!h.contains_key("x-real-ip"));
+    }
+}

@@ -1,0 +1,254 @@
+//! The reverse proxy: one route's requests forwarded to its upstream, streamed both ways.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use hyper::upgrade::OnUpgrade;
+use pin_project_lite::pin_project;
+use tower::Service;
+
+use super::client::UpstreamClient;
+use super::headers::{set_forwarded, strip_hop_by_hop};
+use super::upgrade::spawn_tunnel;
+use super::upstream::Upstream;
+use crate::body_type::{Body, BoxError};
+use crate::context::ClientAddr;
+use crate::error::Error;
+
+/// Forwards requests to one upstream.
+///
+/// Request and response bodies stream through without being buffered; hop-by-hop
+/// headers are dropped both ways; `X-Forwarded-*` are set; `Host` becomes the
+/// upstream's unless [`Proxy::with_preserve_host`] is on. A refused, reset or garbled
+/// upstream is a 502, a slow one (no response head within the timeout) a 504.
+///
+/// Cheap to clone: one `Arc`.
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone, Debug)]
+struct Inner {
+    client: UpstreamClient,
+    upstream: Upstream,
+    route: Arc<str>,
+    strip_prefix: Option<Box<str>>,
+    preserve_host: bool,
+    timeout: Duration,
+}
+
+pin_project! {
+    /// The response future of [`Proxy`].
+    pub struct ResponseFuture {
+        #[pin]
+        state: State,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State {
+        Failed { error: Option<Error> },
+        Waiting {
+            #[pin]
+            response: tokio::time::Timeout<hyper_util::client::legacy::ResponseFuture>,
+            client_upgrade: Option<OnUpgrade>,
+            route: Arc<str>,
+        },
+    }
+}
+
+// === impl Proxy ===
+
+impl Proxy {
+    /// A proxy to `upstream` through `client`'s pool, with a 30 s timeout.
+    pub fn new(client: UpstreamClient, upstream: Upstream) -> Self {
+        let route = upstream.label().clone();
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                upstream,
+                route,
+                strip_prefix: None,
+                preserve_host: false,
+                timeout: Duration::from_secs(30),
+            }),
+        }
+    }
+
+    /// The route name used in error bodies and logs.
+    pub fn with_route_name(mut self, name: impl Into<Arc<str>>) -> Self {
+        Arc::make_mut(&mut self.inner).route = name.into();
+        self
+    }
+
+    /// Removes `prefix` from the request path before joining it to the upstream's base.
+    pub fn with_strip_prefix(mut self, prefix: &str) -> Self {
+        let prefix = prefix.trim_end_matches('/');
+        Arc::make_mut(&mut self.inner).strip_prefix = (!prefix.is_empty()).then(|| prefix.into());
+        self
+    }
+
+    /// Sends the client's `Host` upstream instead of the upstream's own.
+    pub fn with_preserve_host(mut self, preserve: bool) -> Self {
+        Arc::make_mut(&mut self.inner).preserve_host = preserve;
+        self
+    }
+
+    /// How long to wait for the upstream's response head before answering 504.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).timeout = timeout;
+        self
+    }
+
+    fn forward(&self, req: Request<Body>) -> ResponseFuture {
+        let inner = &*self.inner;
+        let (mut parts, body) = req.into_parts();
+
+        let upgrade = strip_hop_by_hop(&mut parts.headers)
+            && parts.version == Version::HTTP_11
+            && parts.method == http::Method::GET;
+        let client_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        let peer = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+        set_forwarded(&mut parts.headers, peer, client_host.clone());
+        let host = match (inner.preserve_host, client_host) {
+            (true, Some(host)) => host,
+            _ => inner.upstream.host().clone(),
+        };
+        parts.headers.insert(header::HOST, host);
+
+        let path = parts.uri.path();
+        let path = match &inner.strip_prefix {
+            Some(prefix) => path.strip_prefix(&**prefix).unwrap_or(path),
+            None => path,
+        };
+        parts.uri = match inner.upstream.uri_for(path, parts.uri.query()) {
+            Ok(uri) => uri,
+            Err(_) => return ResponseFuture::failed(Error::bad_request("The path is malformed")),
+        };
+        // The pool speaks HTTP/1.1 to upstreams, whatever the client spoke to us.
+        parts.version = Version::HTTP_11;
+        let client_upgrade = if upgrade {
+            parts.extensions.remove::<OnUpgrade>()
+        } else {
+            parts.headers.remove(header::UPGRADE);
+            None
+        };
+        parts.extensions = http::Extensions::new();
+
+        let request = Request::from_parts(parts, body);
+        let response = inner.client.inner.request(request);
+        ResponseFuture {
+            state: State::Waiting {
+                response: tokio::time::timeout(inner.timeout, response),
+                client_upgrade,
+                route: inner.route.clone(),
+            },
+        }
+    }
+}
+
+impl<B> Service<Request<B>> for Proxy
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> ResponseFuture {
+        self.forward(req.map(Body::new))
+    }
+}
+
+// === impl ResponseFuture ===
+
+impl ResponseFuture {
+    fn failed(error: Error) -> Self {
+        Self {
+            state: State::Failed { error: Some(error) },
+        }
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response<Body>, std::convert::Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (result, client_upgrade, route) = match self.project().state.project() {
+            StateProj::Failed { error } => {
+                let error = error.take().unwrap_or(Error::Internal);
+                return Poll::Ready(Ok(error.into_response()));
+            }
+            StateProj::Waiting {
+                response,
+                client_upgrade,
+                route,
+            } => (ready!(response.poll(cx)), client_upgrade, route),
+        };
+        let mut response = match result {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return Poll::Ready(Ok(upstream_error(route, &e).into_response())),
+            Err(_elapsed) => {
+                tracing::warn!(route = %route, "upstream timed out");
+                let error = Error::UpstreamTimeout {
+                    route: route.clone(),
+                };
+                return Poll::Ready(Ok(error.into_response()));
+            }
+        };
+        match client_upgrade.take() {
+            Some(client) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                let upstream = hyper::upgrade::on(&mut response);
+                spawn_tunnel(client, upstream, route.clone());
+            }
+            _ => {
+                strip_hop_by_hop(response.headers_mut());
+            }
+        }
+        Poll::Ready(Ok(response.map(Body::incoming)))
+    }
+}
+
+/// A failure before the upstream's response head: the client's own broken body is a
+/// 400 (it is not the upstream's fault); anything else is a 502.
+fn upstream_error(route: &Arc<str>, error: &hyper_util::client::legacy::Error) -> Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut chain = String::new();
+    let mut client_body = false;
+    while let Some(e) = source {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            client_body |= h.is_user();
+        }
+        if !chain.is_empty() {
+            chain.push_str(": ");
+        }
+        chain.push_str(&e.to_string());
+        source = e.source();
+    }
+    if client_body {
+        tracing::info!(route = %route, error = %chain, "client request body failed while proxying");
+        return Error::bad_request("The request body is malformed or was cut short");
+    }
+    tracing::warn!(route = %route, error = %chain, "upstream request failed");
+    Error::UpstreamUnavailable {
+        route: route.clone(),
+    }
+}

@@ -1,0 +1,166 @@
+//! `X-Request-Id`: taken from the client when well-formed, generated otherwise, sent
+//! upstream and returned.
+//!
+//! tower-http's `SetRequestIdLayer` trusts any incoming id; a log line is no place for
+//! a 10 KiB or control-character id, so this one accepts 1 to 128 bytes of
+//! `[A-Za-z0-9._:/+=@-]` and replaces anything else.
+//!
+//! ```
+//! use http::Request;
+//! use portcullis::{Body, RequestId, request_id::RequestIdLayer};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let svc = ServiceBuilder::new().layer(RequestIdLayer::new()).service(service_fn(|req: Request<Body>| async move {
+//!     let id = req.extensions().get::<RequestId>().unwrap().clone();
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(Body::from(id.as_str().to_owned())))
+//! }));
+//! let res = svc.oneshot(Request::get("/").header("x-request-id", "abc-1").body(Body::empty()).unwrap()).await.unwrap();
+//! assert_eq!(res.headers()["x-request-id"], "abc-1");
+//! # }
+//! ```
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use crate::context::RequestId;
+
+/// The header that carries the id.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+const MAX_LEN: usize = 128;
+
+/// Adds a [`RequestId`] to every request and `X-Request-Id` to every response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdLayer;
+
+/// The service of [`RequestIdLayer`].
+#[derive(Debug, Clone)]
+pub struct SetRequestId<S> {
+    inner: S,
+}
+
+pin_project! {
+    /// Adds the id to the response.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl RequestIdLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = SetRequestId<S>;
+
+    fn layer(&self, inner: S) -> SetRequestId<S> {
+        SetRequestId { inner }
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for SetRequestId<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let id = match req.headers().get(&X_REQUEST_ID) {
+            Some(v) if is_valid(v) => v.clone(),
+            _ => generate(),
+        };
+        req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+        req.extensions_mut().insert(RequestId::new(id.clone()));
+        ResponseFuture {
+            inner: self.inner.call(req),
+            id: Some(id),
+        }
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if let Some(id) = this.id.take() {
+            response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+fn is_valid(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_LEN
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"._:/+=@-".contains(&b))
+}
+
+/// A process-unique id: a random per-process prefix and a counter. Ids need to be
+/// unique and cheap, not secret.
+fn generate() -> HeaderValue {
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.finish() as u32
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let id = format!("{prefix:08x}-{n:012x}");
+    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_validated() {
+        assert!(is_valid(&HeaderValue::from_static("abc-123_X.y:z/+=@")));
+        assert!(!is_valid(&HeaderValue::from_static("")));
+        assert!(!is_valid(&HeaderValue::from_static("a b")));
+        assert!(!is_valid(&HeaderValue::from_static("a\"b")));
+        assert!(!is_valid(&HeaderValue::from_str(&"a".repeat(129)).unwrap()));
+    }
+
+    #[test]
+    fn generated_ids_are_unique_and_valid() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a, b);
+        assert!(is_valid(&a));
+    }
+}
