@@ -7,7 +7,7 @@
 //! - **endpoints** match one exact path and a set of methods; another method is answered
 //!   405 with `Allow`, and `OPTIONS` with `Allow` (Koa's `allowedMethods()`).
 //!
-//! Before matching, the path is normalised ([`path`]) and the request's URI rewritten
+//! Before matching, the path is normalised (RFC 3986 dot-segment removal, see `router/path.rs`) and the request's URI rewritten
 //! to it, so the routing decision and the upstream see the same path. The router knows
 //! paths and methods only; what a route does is the service it was given.
 //!
