@@ -34,6 +34,9 @@ pub struct Config {
     /// `[proxy]`: the upstream connection pool.
     #[serde(default)]
     pub proxy: ProxyConfig,
+    /// `[body]`: limits of the body parser.
+    #[serde(default)]
+    pub body: BodyConfig,
     /// `[echo]`: a built-in echo upstream for local development.
     #[serde(default)]
     pub echo: Option<EchoConfig>,
@@ -113,6 +116,45 @@ pub struct ProxyConfig {
     pub pool_max_idle_per_host: usize,
 }
 
+/// `[body]`: the body parser's limits (koa-bodyparser's defaults), for routes that
+/// set `body`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct BodyConfig {
+    /// The largest JSON body in bytes (413 beyond).
+    pub json_limit: u64,
+    /// The largest form body in bytes (413 beyond).
+    pub form_limit: u64,
+    /// The largest text body in bytes (413 beyond).
+    pub text_limit: u64,
+    /// The deepest JSON nesting (400 beyond).
+    pub max_depth: usize,
+}
+
+impl Default for BodyConfig {
+    fn default() -> Self {
+        Self {
+            json_limit: 1024 * 1024,
+            form_limit: 56 * 1024,
+            text_limit: 1024 * 1024,
+            max_depth: 64,
+        }
+    }
+}
+
+/// `routes[].body`: which request bodies a route parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyMode {
+    /// Only JSON bodies (others get 415).
+    Json,
+    /// Only form bodies (others get 415).
+    Form,
+    /// JSON, form and text bodies are parsed; others pass through.
+    Any,
+}
+
 /// `[echo]`: starts a loopback upstream that answers every request with a JSON
 /// description of what it received, so the demo config works with no other process.
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +184,9 @@ pub struct RouteConfig {
     /// `server.request_timeout`.
     #[serde(default)]
     pub timeout: Option<HumanDuration>,
+    /// Parse request bodies before proxying (`json`, `form` or `any`); off by default.
+    #[serde(default)]
+    pub body: Option<BodyMode>,
 }
 
 /// A route path: starts with `/`, no query, no dot segments.

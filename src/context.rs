@@ -8,6 +8,7 @@
 //! | [`ClientAddr`] | `server` (per connection)   | `proxy` (X-Forwarded-For), rate limits |
 //! | [`RequestId`] | `request_id` layer          | `proxy` (sent upstream), access log |
 //! | [`RouteInfo`] | `router` (response extensions) | access log                    |
+//! | [`ParsedBody`] | `body` (the body parser)    | `token`, user services          |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,4 +47,31 @@ pub struct RouteInfo {
     pub name: Arc<str>,
     /// The upstream it proxies to, if it is a proxy route.
     pub upstream: Option<Arc<str>>,
+}
+
+/// A request body parsed by the body parser: Koa's `ctx.request.body`.
+///
+/// The request still carries the original bytes; this is a parsed view of them.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ParsedBody {
+    /// An `application/json` (or `+json`) body.
+    Json(serde_json::Value),
+    /// An `application/x-www-form-urlencoded` body, as ordered name/value pairs
+    /// (repeated names are kept, so a consumer can refuse them).
+    Form(Vec<(String, String)>),
+    /// A `text/*` body.
+    Text(String),
+}
+
+impl ParsedBody {
+    /// The value of form field `name` when it appears exactly once.
+    pub fn form_field(&self, name: &str) -> Option<&str> {
+        let Self::Form(pairs) = self else { return None };
+        let mut values = pairs.iter().filter(|(n, _)| n == name);
+        match (values.next(), values.next()) {
+            (Some((_, v)), None) => Some(v),
+            _ => None,
+        }
+    }
 }

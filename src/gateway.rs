@@ -8,8 +8,8 @@
 //!    exactly once, with the status the client really got;
 //! 3. **panic guard**: a panic below becomes a logged 500, not a dropped connection;
 //! 4. **router**: normalises the path, then picks the endpoint or route;
-//! 5. per route: **hop-by-hop hygiene** (before anything that sets headers), then the
-//!    **proxy**.
+//! 5. per route: **hop-by-hop hygiene** (before anything that sets headers), the
+//!    **body parser** where the route asks for one, then the **proxy**.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,8 +22,9 @@ use http::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder, service_fn};
 
+use crate::body::{BodyKind, BodyParserLayer};
 use crate::body_type::{Body, BoxError};
-use crate::config::{Config, ConfigError, SecretSource};
+use crate::config::{BodyConfig, BodyMode, Config, ConfigError, SecretSource};
 use crate::context::RouteInfo;
 use crate::echo::Echo;
 use crate::error::json_response;
@@ -103,7 +104,11 @@ impl Gateway {
             if route.strip_prefix {
                 proxy = proxy.with_strip_prefix(path);
             }
-            let service = ServiceBuilder::new().layer(HopByHopLayer).service(proxy);
+            let body = route.body.map(|mode| body_parser(&config.body, mode));
+            let service = ServiceBuilder::new()
+                .layer(HopByHopLayer)
+                .option_layer(body)
+                .service(proxy);
             router = router.route_with_info(path, info, service);
         }
 
@@ -175,6 +180,19 @@ impl Gateway {
             echo.abort();
         }
         Ok(())
+    }
+}
+
+fn body_parser(limits: &BodyConfig, mode: BodyMode) -> BodyParserLayer {
+    let layer = BodyParserLayer::new()
+        .json_limit(limits.json_limit)
+        .form_limit(limits.form_limit)
+        .text_limit(limits.text_limit)
+        .max_depth(limits.max_depth);
+    match mode {
+        BodyMode::Json => layer.require(BodyKind::Json),
+        BodyMode::Form => layer.require(BodyKind::Form),
+        BodyMode::Any => layer,
     }
 }
 

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod body;
 pub mod config;
 pub mod context;
 pub mod echo;
@@ -30,9 +31,10 @@ pub mod server;
 
 mod body_type;
 
+pub use body::BodyParserLayer;
 pub use body_type::{Body, BoxError};
 pub use config::Config;
-pub use context::{ClientAddr, RequestId, RouteInfo};
+pub use context::{ClientAddr, ParsedBody, RequestId, RouteInfo};
 pub use error::Error;
 pub use gateway::{Gateway, GatewayService};
 pub use proxy::Proxy;
