@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
-use tower::{Service, ServiceBuilder, service_fn};
+use tower::{Layer, Service, ServiceBuilder, service_fn};
 
 use crate::body::{BodyKind, BodyParserLayer};
 use crate::body_type::{Body, BoxError};
@@ -29,15 +29,57 @@ use crate::context::RouteInfo;
 use crate::echo::Echo;
 use crate::error::json_response;
 use crate::log::{AccessLog, AccessLogBody, AccessLogLayer};
+use crate::middleware::BoxService;
 use crate::panic::{CatchPanic, CatchPanicLayer};
 use crate::proxy::{ClientSettings, HopByHopLayer, Proxy, Upstream, UpstreamClient};
 use crate::request_id::{RequestIdLayer, SetRequestId};
-use crate::router::Router;
+use crate::router::{Router, RouterBuilder};
 use crate::server::{self, ServerSettings};
 
-/// A gateway built from a configuration, ready to serve.
+/// A gateway, ready to serve: built from a [`Config`] or by hand with [`Gateway::builder`].
 pub struct Gateway {
     service: GatewayService,
+    server: ServerSettings,
+    echo: Option<SocketAddr>,
+    summary: Vec<String>,
+}
+
+/// Assembles a gateway by hand, Koa-style: routes and endpoints on a router, and an
+/// ordered list of middleware around it (`app.use(mw)` is [`GatewayBuilder::layer`];
+/// the first one added runs first).
+///
+/// The built-in outer layers (request id, access log, panic guard) always wrap the
+/// user's middleware, so every response has an id and every request is logged once.
+///
+/// ```
+/// use http::{Method, Request, Response, StatusCode};
+/// use portcullis::{Body, Gateway};
+/// use portcullis::middleware::{Next, from_fn};
+/// use tower::{Service, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let hello = service_fn(|_req: Request<Body>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(Body::from("hello")))
+/// });
+/// let gateway = Gateway::builder()
+///     .endpoint("/hello", &[Method::GET], hello)
+///     .layer(from_fn(|req: Request<Body>, next: Next| async move {
+///         if req.headers().contains_key("x-block") {
+///             return portcullis::Error::NotFound.into_response();
+///         }
+///         next.run(req).await
+///     }))
+///     .build();
+///
+/// let res = gateway.service().oneshot(Request::get("/hello").body(Body::empty()).unwrap()).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::OK);
+/// assert!(res.headers().contains_key("x-request-id"));
+/// # }
+/// ```
+pub struct GatewayBuilder {
+    router: RouterBuilder,
+    layers: Vec<Box<dyn FnOnce(BoxService) -> BoxService + Send>>,
+    access_log: bool,
     server: ServerSettings,
     echo: Option<SocketAddr>,
     summary: Vec<String>,
@@ -48,21 +90,163 @@ pub struct Gateway {
 /// Cheap to clone: every layer keeps its state behind an `Arc`.
 #[derive(Clone)]
 pub struct GatewayService {
-    inner: SetRequestId<AccessLog<CatchPanic<Router>>>,
+    inner: SetRequestId<AccessLog<CatchPanic<Core>>>,
+}
+
+/// The router alone, or the router inside the user's middleware.
+#[derive(Clone)]
+enum Core {
+    Router(Router),
+    Layered(BoxService),
+}
+
+// === impl GatewayBuilder ===
+
+impl GatewayBuilder {
+    /// Routes every request under `prefix` to `service` (see [`Router`]).
+    pub fn route<S>(mut self, prefix: &str, service: S) -> Self
+    where
+        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.router = self.router.route(prefix, service);
+        self
+    }
+
+    /// Like [`GatewayBuilder::route`], with the names the access log shows.
+    pub fn route_with_info<S>(mut self, prefix: &str, info: RouteInfo, service: S) -> Self
+    where
+        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.router = self.router.route_with_info(prefix, info, service);
+        self
+    }
+
+    /// Answers one exact path for `methods` (405 with `Allow` for others).
+    pub fn endpoint<S>(mut self, path: &str, methods: &[Method], service: S) -> Self
+    where
+        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.router = self.router.endpoint(path, methods, service);
+        self
+    }
+
+    /// Adds middleware around the router: Koa's `app.use(mw)`. The first added is the
+    /// outermost. Each user layer costs one boxed call per request.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<BoxService> + Send + 'static,
+        L::Service: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as Service<Request<Body>>>::Future: Send + 'static,
+    {
+        self.layers
+            .push(Box::new(move |inner| BoxService::new(layer.layer(inner))));
+        self
+    }
+
+    /// Turns the access log on or off (on by default).
+    pub fn access_log(mut self, enabled: bool) -> Self {
+        self.access_log = enabled;
+        self
+    }
+
+    /// How the server treats connections.
+    pub fn server_settings(mut self, settings: ServerSettings) -> Self {
+        self.server = settings;
+        self
+    }
+
+    /// Also starts the built-in echo upstream on `addr` when serving.
+    pub fn echo(mut self, addr: SocketAddr) -> Self {
+        self.echo = Some(addr);
+        self
+    }
+
+    /// Finishes the gateway.
+    pub fn build(self) -> Gateway {
+        let router = self
+            .router
+            .endpoint("/healthz", &[Method::GET], service_fn(healthz))
+            .build();
+        let mut summary = self.summary;
+        summary.push("GET /healthz (built-in)".to_owned());
+        let core = if self.layers.is_empty() {
+            Core::Router(router)
+        } else {
+            // Wrap from the innermost (last added) outwards.
+            let mut service = BoxService::new(router);
+            for wrap in self.layers.into_iter().rev() {
+                service = wrap(service);
+            }
+            Core::Layered(service)
+        };
+        let inner = ServiceBuilder::new()
+            .layer(RequestIdLayer::new())
+            .layer(AccessLogLayer::new().enabled(self.access_log))
+            .layer(CatchPanicLayer)
+            .service(core);
+        Gateway {
+            service: GatewayService { inner },
+            server: self.server,
+            echo: self.echo,
+            summary,
+        }
+    }
 }
 
 // === impl Gateway ===
 
 impl Gateway {
-    /// Builds the stack. Errors name the key and line of the config that is wrong.
+    /// Starts a gateway by hand.
+    pub fn builder() -> GatewayBuilder {
+        GatewayBuilder {
+            router: Router::builder(),
+            layers: Vec::new(),
+            access_log: true,
+            server: ServerSettings::default(),
+            echo: None,
+            summary: Vec::new(),
+        }
+    }
+
+    /// Builds the gateway that `config` describes. Errors name the key and line.
     pub fn from_config(config: &Config, _secrets: &dyn SecretSource) -> Result<Self, ConfigError> {
         let client = UpstreamClient::new(&ClientSettings {
             connect_timeout: config.proxy.connect_timeout.into(),
             pool_idle_timeout: config.proxy.pool_idle_timeout.into(),
             pool_max_idle_per_host: config.proxy.pool_max_idle_per_host,
         });
-        let mut summary = Vec::new();
-        let mut router = Router::builder();
+        let s = &config.server;
+        let mut builder = Gateway::builder()
+            .access_log(config.log.access_log)
+            .server_settings(ServerSettings {
+                header_read_timeout: s.header_read_timeout.into(),
+                max_header_size: s.max_header_size,
+                max_headers: s.max_headers,
+                max_connections: s.max_connections,
+                shutdown_grace: s.shutdown_grace.into(),
+            });
+        if let Some(echo) = &config.echo {
+            builder = builder.echo(echo.listen);
+        }
 
         for (i, spanned) in config.routes.iter().enumerate() {
             let route = spanned.get_ref();
@@ -82,8 +266,8 @@ impl Gateway {
                 name: path.into(),
                 upstream: Some(upstream.label().clone()),
             };
-            summary.push(format!(
-                "{path} -> {}{}{} (timeout {})",
+            builder.summary.push(format!(
+                "{path} -> {}{}{}{} (timeout {})",
                 upstream.label(),
                 if route.strip_prefix {
                     ", strip_prefix"
@@ -94,6 +278,12 @@ impl Gateway {
                     ", preserve_host"
                 } else {
                     ""
+                },
+                match route.body {
+                    Some(BodyMode::Json) => ", body json",
+                    Some(BodyMode::Form) => ", body form",
+                    Some(BodyMode::Any) => ", body any",
+                    None => "",
                 },
                 humantime::format_duration(timeout),
             ));
@@ -109,31 +299,9 @@ impl Gateway {
                 .layer(HopByHopLayer)
                 .option_layer(body)
                 .service(proxy);
-            router = router.route_with_info(path, info, service);
+            builder = builder.route_with_info(path, info, service);
         }
-
-        router = router.endpoint("/healthz", &[Method::GET], service_fn(healthz));
-        summary.push("GET /healthz (built-in)".to_owned());
-
-        let inner = ServiceBuilder::new()
-            .layer(RequestIdLayer::new())
-            .layer(AccessLogLayer::new().enabled(config.log.access_log))
-            .layer(CatchPanicLayer)
-            .service(router.build());
-
-        let s = &config.server;
-        Ok(Self {
-            service: GatewayService { inner },
-            server: ServerSettings {
-                header_read_timeout: s.header_read_timeout.into(),
-                max_header_size: s.max_header_size,
-                max_headers: s.max_headers,
-                max_connections: s.max_connections,
-                shutdown_grace: s.shutdown_grace.into(),
-            },
-            echo: config.echo.as_ref().map(|e| e.listen),
-            summary,
-        })
+        Ok(builder.build())
     }
 
     /// The tower service that handles requests.
@@ -212,7 +380,9 @@ where
 {
     type Response = Response<AccessLogBody<Body>>;
     type Error = Infallible;
-    type Future = <SetRequestId<AccessLog<CatchPanic<Router>>> as Service<Request<Body>>>::Future;
+    type Future = crate::request_id::ResponseFuture<
+        crate::log::ResponseFuture<crate::panic::ResponseFuture<CoreFuture>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -220,5 +390,44 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         self.inner.call(req.map(Body::new))
+    }
+}
+
+// === impl Core ===
+
+impl Service<Request<Body>> for Core {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = CoreFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> CoreFuture {
+        match self {
+            Self::Router(router) => CoreFuture::Router(router.call(req)),
+            Self::Layered(service) => CoreFuture::Layered(service.call(req)),
+        }
+    }
+}
+
+/// The response future of the gateway's core.
+pub enum CoreFuture {
+    /// The router's own future.
+    Router(crate::router::ResponseFuture),
+    /// The user's middleware.
+    Layered(<BoxService as Service<Request<Body>>>::Future),
+}
+
+impl Future for CoreFuture {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Both variants are Unpin (the router's future and a boxed future).
+        match self.get_mut() {
+            Self::Router(future) => std::pin::Pin::new(future).poll(cx),
+            Self::Layered(future) => future.as_mut().poll(cx),
+        }
     }
 }

@@ -23,6 +23,7 @@ pub mod echo;
 pub mod error;
 pub mod gateway;
 pub mod log;
+pub mod middleware;
 pub mod panic;
 pub mod proxy;
 pub mod request_id;
