@@ -29,6 +29,7 @@ pub mod proxy;
 pub mod request_id;
 pub mod router;
 pub mod server;
+pub mod token;
 
 mod body_type;
 

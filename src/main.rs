@@ -31,6 +31,8 @@ enum Command {
     Serve,
     /// Validate the configuration and print the effective routes.
     CheckConfig,
+    /// Read a password from stdin (no echo on a terminal) and print its argon2id hash.
+    HashPassword,
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
+        Command::HashPassword => hash_password(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -98,4 +101,47 @@ fn serve(path: &std::path::Path) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())
     })
+}
+
+fn hash_password() -> Result<(), String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        eprint!("Password: ");
+        let _ = std::io::stderr().flush();
+        let password = read_without_echo().map_err(|e| format!("cannot read the password: {e}"))?;
+        eprintln!();
+        password
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    if password.is_empty() {
+        return Err("the password is empty".to_owned());
+    }
+    let phc = portcullis::token::hash_password(password.as_bytes()).map_err(|e| e.to_string())?;
+    println!("{phc}");
+    Ok(())
+}
+
+/// Reads a line from the terminal with echo turned off (`stty -echo`), restoring it after.
+fn read_without_echo() -> std::io::Result<String> {
+    use std::io::BufRead;
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+    };
+    let echo_off = stty("-echo").is_ok_and(|s| s.success());
+    let mut line = String::new();
+    let result = std::io::stdin().lock().read_line(&mut line);
+    if echo_off {
+        let _ = stty("echo");
+    }
+    result.map(|_| line.trim_end_matches(['\n', '\r']).to_owned())
 }
