@@ -359,6 +359,15 @@ pub fn json_response<B: From<Bytes>>(status: StatusCode, json: Vec<u8>) -> Respo
     response
 }
 
+/// A JSON response that must never be cached (token endpoint answers, RFC 6749 §5.1).
+pub fn no_store_json<B: From<Bytes>>(status: StatusCode, json: Vec<u8>) -> Response<B> {
+    let mut response = json_response(status, json);
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
 /// Builds `Scheme realm="...", k="v", ...`. Every value here is configured or fixed, but
 /// a quote, backslash or control byte is refused rather than emitted (RFC 6750 §3).
 fn challenge(scheme: &str, realm: &str, params: &[(&str, &str)]) -> Option<HeaderValue> {

@@ -62,6 +62,13 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
     websocket
 }
 
+/// Whether a request declares both `Content-Length` and `Transfer-Encoding`. hyper reads
+/// such a body as chunked, but a proxy that forwarded the `Content-Length` would frame
+/// the body differently from its upstream (request smuggling, RFC 9112 §6.3): refuse it.
+pub fn conflicting_framing(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING) && headers.contains_key(header::CONTENT_LENGTH)
+}
+
 /// Appends the peer to `X-Forwarded-For` and sets `X-Forwarded-Proto` and
 /// `X-Forwarded-Host` from what the gateway itself saw, replacing client values.
 /// `X-Real-IP` from a client is dropped: the gateway is the trust boundary.

@@ -1,17 +1,25 @@
-//! A small layer that drops hop-by-hop headers as early as the gateway can.
+//! Request hygiene as early as the gateway can: framing conflicts refused, hop-by-hop
+//! headers dropped.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::Request;
+use bytes::Bytes;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::headers::strip_hop_by_hop;
+use super::headers::{conflicting_framing, strip_hop_by_hop};
+use crate::error::Error;
 
-/// Removes hop-by-hop headers and the headers named in `Connection` from requests.
+/// Refuses requests with both `Content-Length` and `Transfer-Encoding` (400), and removes
+/// hop-by-hop headers and the headers named in `Connection`.
 ///
-/// The proxy does this too, but the gateway also does it before the guard: otherwise a
-/// client's `Connection: X-User-Id` would make the proxy remove the identity header the
-/// guard has just set.
+/// The proxy does both too, but the gateway also does them first on every route: before
+/// the body parser (which would otherwise forward a body under the wrong length) and
+/// before the guard (otherwise a client's `Connection: X-User-Id` would make the proxy
+/// remove the identity header the guard has just set).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HopByHopLayer;
 
@@ -19,6 +27,22 @@ pub struct HopByHopLayer;
 #[derive(Debug, Clone)]
 pub struct HopByHop<S> {
     inner: S,
+}
+
+pin_project! {
+    /// The response future of [`HopByHop`].
+    pub struct HygieneFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Inner { #[pin] future: F },
+        Refused { error: Option<Error> },
+    }
 }
 
 impl<S> Layer<S> for HopByHopLayer {
@@ -29,20 +53,73 @@ impl<S> Layer<S> for HopByHopLayer {
     }
 }
 
-impl<S, B> Service<Request<B>> for HopByHop<S>
+impl<S, B, ResBody> Service<Request<B>> for HopByHop<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = HygieneFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> S::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if conflicting_framing(req.headers()) {
+            let error = Error::bad_request(
+                "A request may not have both Content-Length and Transfer-Encoding",
+            );
+            return HygieneFuture {
+                state: State::Refused { error: Some(error) },
+            };
+        }
         strip_hop_by_hop(req.headers_mut());
-        self.inner.call(req)
+        HygieneFuture {
+            state: State::Inner {
+                future: self.inner.call(req),
+            },
+        }
+    }
+}
+
+impl<F, ResBody, E> Future for HygieneFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: From<Bytes>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { future } => future.poll(cx),
+            StateProj::Refused { error } => {
+                let error = error.take().unwrap_or(Error::Internal);
+                Poll::Ready(Ok(error.into_response()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::{ServiceExt, service_fn};
+
+    #[tokio::test]
+    async fn conflicting_framing_is_refused_before_the_inner_service() {
+        let inner = service_fn(|_req: Request<()>| async {
+            panic!("the inner service must not be called");
+            #[allow(unreachable_code)]
+            Ok::<Response<Bytes>, std::convert::Infallible>(Response::new(Bytes::new()))
+        });
+        let req = Request::post("/")
+            .header("content-length", "6")
+            .header("transfer-encoding", "chunked")
+            .body(())
+            .unwrap();
+        let res = HopByHopLayer.layer(inner).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 400);
     }
 }

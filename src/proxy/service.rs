@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::client::UpstreamClient;
-use super::headers::{set_forwarded, strip_hop_by_hop};
+use super::headers::{conflicting_framing, set_forwarded, strip_hop_by_hop};
 use super::upgrade::spawn_tunnel;
 use super::upstream::Upstream;
 use crate::body_type::{Body, BoxError};
@@ -111,6 +111,11 @@ impl Proxy {
     fn forward(&self, req: Request<Body>) -> ResponseFuture {
         let inner = &*self.inner;
         let (mut parts, body) = req.into_parts();
+        if conflicting_framing(&parts.headers) {
+            return ResponseFuture::failed(Error::bad_request(
+                "A request may not have both Content-Length and Transfer-Encoding",
+            ));
+        }
 
         let upgrade = strip_hop_by_hop(&mut parts.headers)
             && parts.version == Version::HTTP_11
