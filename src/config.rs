@@ -34,6 +34,21 @@ pub struct Config {
     /// `[proxy]`: the upstream connection pool.
     #[serde(default)]
     pub proxy: ProxyConfig,
+    /// `[jwt]`: keys, issuer, audience, lifetimes.
+    #[serde(default)]
+    pub jwt: JwtConfig,
+    /// `[cache]`: the validated-token cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// `[token]`: the token endpoint.
+    #[serde(default)]
+    pub token: TokenConfig,
+    /// `[[users]]`: accounts of the password grant.
+    #[serde(default)]
+    pub users: Vec<Spanned<UserConfig>>,
+    /// `[[clients]]`: clients of the client-credentials grant.
+    #[serde(default)]
+    pub clients: Vec<Spanned<ClientConfig>>,
     /// `[body]`: limits of the body parser.
     #[serde(default)]
     pub body: BodyConfig,
@@ -116,6 +131,180 @@ pub struct ProxyConfig {
     pub pool_max_idle_per_host: usize,
 }
 
+/// `[jwt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct JwtConfig {
+    /// The `iss` of issued tokens, and the only one accepted.
+    pub issuer: String,
+    /// The `aud` of issued tokens, and the audience a token must name.
+    pub audience: String,
+    /// The lifetime of issued tokens.
+    pub ttl: HumanDuration,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`.
+    pub leeway: HumanDuration,
+    /// The `kid` of the key that signs issued tokens.
+    pub signing_key: Option<Spanned<String>>,
+    /// The `realm` of `WWW-Authenticate: Bearer` challenges.
+    pub realm: String,
+    /// Require the RFC 9068 `typ: at+jwt` header (turn off to accept other issuers'
+    /// plain JWTs through verify-only keys).
+    pub require_typ: bool,
+    /// `[[jwt.keys]]`.
+    pub keys: Vec<Spanned<KeyConfig>>,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "portcullis".into(),
+            audience: "api".into(),
+            ttl: HumanDuration(Duration::from_secs(3600)),
+            leeway: HumanDuration(Duration::from_secs(30)),
+            signing_key: None,
+            realm: "portcullis".into(),
+            require_typ: true,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// One `[[jwt.keys]]` entry: a `kid` bound to one algorithm and its material.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KeyConfig {
+    /// The key id (`kid` header).
+    pub kid: String,
+    /// `HS256`, `HS384`, `HS512`, `RS256`, `RS384`, `RS512`, `PS256`, `ES256`, `ES384` or `EdDSA`.
+    pub algorithm: Spanned<String>,
+    /// An HMAC secret.
+    pub secret: Option<Spanned<Secret>>,
+    /// A PEM private key (its public part is published in the JWKS).
+    pub private_key: Option<Spanned<Secret>>,
+    /// A PEM public key: verify-only, for another issuer's tokens.
+    pub public_key: Option<Spanned<Secret>>,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct CacheConfig {
+    /// Validated tokens kept; 0 turns the cache off.
+    pub max_entries: u64,
+    /// The longest an entry lives, whatever its token's `exp`.
+    pub max_ttl: HumanDuration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+            max_ttl: HumanDuration(Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// `[token]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct TokenConfig {
+    /// Where the token endpoint answers (`POST`).
+    pub path: RoutePath,
+    /// The grant types answered: `password`, `client_credentials`.
+    pub grants: Vec<Spanned<String>>,
+    /// The `realm` of `WWW-Authenticate: Basic` on `invalid_client`.
+    pub realm: String,
+    /// Attempts allowed per client address and minute (0 turns the limit off).
+    pub rate_per_minute: u32,
+    /// Attempts allowed in a burst.
+    pub rate_burst: u32,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            path: RoutePath("/token".into()),
+            grants: vec![
+                Spanned::new(0..0, "password".to_owned()),
+                Spanned::new(0..0, "client_credentials".to_owned()),
+            ],
+            realm: "portcullis".into(),
+            rate_per_minute: 60,
+            rate_burst: 10,
+        }
+    }
+}
+
+/// One `[[users]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UserConfig {
+    /// The login name (compared byte for byte).
+    pub username: String,
+    /// An argon2 PHC string (`portcullis hash-password`) or a bcrypt `$2b$` hash.
+    pub password_hash: Spanned<String>,
+    /// Claims added to the user's tokens.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The scopes the user may be granted, space-separated.
+    #[serde(default)]
+    pub scope: String,
+    /// A token lifetime for this user instead of `jwt.ttl`.
+    #[serde(default)]
+    pub ttl: Option<HumanDuration>,
+}
+
+/// One `[[clients]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The client id.
+    pub client_id: String,
+    /// The hash of the client secret, as for users.
+    pub secret_hash: Spanned<String>,
+    /// The scopes the client may be granted, space-separated.
+    #[serde(default)]
+    pub scope: String,
+    /// Claims added to the client's tokens.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `routes[].auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthConfig {
+    /// A valid bearer token is required (the default).
+    #[default]
+    Required,
+    /// No token passes; a present token must be valid.
+    Optional,
+    /// No check (identity headers are still stripped).
+    Public,
+}
+
+/// `routes[].require`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RequireConfig {
+    /// Any one of these in the `role` claim.
+    #[serde(default)]
+    pub role: Vec<String>,
+    /// All of these in the token's scope.
+    #[serde(default)]
+    pub scope: Vec<String>,
+    /// Claims that must have these values.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
 /// `[body]`: the body parser's limits (koa-bodyparser's defaults), for routes that
 /// set `body`.
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +376,21 @@ pub struct RouteConfig {
     /// Parse request bodies before proxying (`json`, `form` or `any`); off by default.
     #[serde(default)]
     pub body: Option<BodyMode>,
+    /// `required` (the default), `optional` or `public`.
+    #[serde(default = "default_auth")]
+    pub auth: Spanned<AuthConfig>,
+    /// What a token must grant on this route.
+    #[serde(default)]
+    pub require: RequireConfig,
+    /// Claims forwarded as upstream headers: `{ sub = "X-User-Id" }`.
+    #[serde(default)]
+    pub forward_claims: std::collections::BTreeMap<String, Spanned<String>>,
+    /// Keep `Authorization` for the upstream (it is removed by default).
+    #[serde(default)]
+    pub forward_token: bool,
+    /// Also read the token from this cookie.
+    #[serde(default)]
+    pub cookie: Option<String>,
 }
 
 /// A route path: starts with `/`, no query, no dot segments.
@@ -316,7 +520,25 @@ impl Config {
         if s.max_headers == 0 {
             return Err(self.error("server.max_headers", "must be at least 1"));
         }
+        let jwt = &self.jwt;
+        if !quotable(&jwt.realm) {
+            return Err(self.error("jwt.realm", "must be printable ASCII without `\"` or `\\`"));
+        }
+        if !quotable(&self.token.realm) {
+            return Err(self.error(
+                "token.realm",
+                "must be printable ASCII without `\"` or `\\`",
+            ));
+        }
         for (i, route) in self.routes.iter().enumerate() {
+            let r = route.get_ref();
+            if *r.auth.get_ref() != AuthConfig::Public && jwt.keys.is_empty() {
+                return Err(self.error_at(
+                    format!("routes[{i}].auth"),
+                    if r.auth.span().is_empty() { route.span() } else { r.auth.span() },
+                    "this route checks tokens but no [[jwt.keys]] is configured; add a key or set auth = \"public\"",
+                ));
+            }
             let earlier = self.routes[..i]
                 .iter()
                 .any(|r| r.get_ref().path.normalized() == route.get_ref().path.normalized());
@@ -333,6 +555,17 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn default_auth() -> Spanned<AuthConfig> {
+    Spanned::new(0..0, AuthConfig::Required)
+}
+
+/// A realm goes inside a quoted string of a header (RFC 6750 §3).
+fn quotable(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 // === impl Origin ===
@@ -604,10 +837,26 @@ mod tests {
         let e = err("[[routes]]\npath = \"/a/../b\"\nupstream = \"http://x\"\n");
         assert_eq!(e.line, Some(2));
         let e = err(
-            "[[routes]]\npath = \"/a\"\nupstream = \"http://x\"\n[[routes]]\npath = \"/a/\"\nupstream = \"http://y\"\n",
+            "[[routes]]\npath = \"/a\"\nupstream = \"http://x\"\nauth = \"public\"\n[[routes]]\npath = \"/a/\"\nupstream = \"http://y\"\nauth = \"public\"\n",
         );
         assert_eq!(e.key, "routes[1].path");
+        assert_eq!(e.line, Some(5));
+    }
+
+    #[test]
+    fn guarded_routes_need_keys() {
+        let e = err("[[routes]]\npath = \"/a\"\nupstream = \"http://x\"\n");
+        assert_eq!(e.key, "routes[0].auth");
+        assert!(e.message.contains("jwt.keys"), "{e}");
+        let e = err("[[routes]]\npath = \"/a\"\nupstream = \"http://x\"\nauth = \"optional\"\n");
         assert_eq!(e.line, Some(4));
+        assert!(
+            Config::parse(
+                "[[routes]]\npath = \"/a\"\nupstream = \"http://x\"\nauth = \"public\"\n",
+                "t"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -9,11 +9,14 @@
 //! | [`RequestId`] | `request_id` layer          | `proxy` (sent upstream), access log |
 //! | [`RouteInfo`] | `router` (response extensions) | access log                    |
 //! | [`ParsedBody`] | `body` (the body parser)    | `token`, user services          |
+//! | `Arc<`[`Claims`]`>` | `guard` (after verification) | user services (Koa's `ctx.state.user`) |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::HeaderValue;
+
+pub use crate::jwt::Claims;
 
 /// The TCP peer of the connection the request arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

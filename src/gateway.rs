@@ -14,20 +14,28 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::header::HeaderName;
 use http::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 use tower::{Layer, Service, ServiceBuilder, service_fn};
 
 use crate::body::{BodyKind, BodyParserLayer};
 use crate::body_type::{Body, BoxError};
-use crate::config::{BodyConfig, BodyMode, Config, ConfigError, SecretSource};
+use crate::config::{AuthConfig, BodyConfig, BodyMode, Config, ConfigError, SecretSource};
 use crate::context::RouteInfo;
 use crate::echo::Echo;
 use crate::error::json_response;
+use crate::guard::{AuthMode, ClaimHeaders, JwtGuardLayer, Requirements};
+use crate::jwt::{
+    Algorithm, Authenticator, Issuer, KeyMaterial, KeySet, KeySpec, MemoryRevocationStore,
+    RequiredTyp, TokenCache, Validation, Verifier, check_extra_claims,
+};
 use crate::log::{AccessLog, AccessLogBody, AccessLogLayer};
 use crate::middleware::BoxService;
 use crate::panic::{CatchPanic, CatchPanicLayer};
@@ -35,6 +43,9 @@ use crate::proxy::{ClientSettings, HopByHopLayer, Proxy, Upstream, UpstreamClien
 use crate::request_id::{RequestIdLayer, SetRequestId};
 use crate::router::{Router, RouterBuilder};
 use crate::server::{self, ServerSettings};
+use crate::token::{
+    Client, Grant, Jwks, MemoryRateLimit, PasswordHash, RevokeEndpoint, TokenEndpoint, User,
+};
 
 /// A gateway, ready to serve: built from a [`Config`] or by hand with [`Gateway::builder`].
 pub struct Gateway {
@@ -228,7 +239,7 @@ impl Gateway {
     }
 
     /// Builds the gateway that `config` describes. Errors name the key and line.
-    pub fn from_config(config: &Config, _secrets: &dyn SecretSource) -> Result<Self, ConfigError> {
+    pub fn from_config(config: &Config, secrets: &dyn SecretSource) -> Result<Self, ConfigError> {
         let client = UpstreamClient::new(&ClientSettings {
             connect_timeout: config.proxy.connect_timeout.into(),
             pool_idle_timeout: config.proxy.pool_idle_timeout.into(),
@@ -246,6 +257,10 @@ impl Gateway {
             });
         if let Some(echo) = &config.echo {
             builder = builder.echo(echo.listen);
+        }
+        let auth = auth_parts(config, secrets)?;
+        if let Some(auth) = &auth {
+            builder = mount_token_endpoints(builder, config, auth)?;
         }
 
         for (i, spanned) in config.routes.iter().enumerate() {
@@ -267,8 +282,13 @@ impl Gateway {
                 upstream: Some(upstream.label().clone()),
             };
             builder.summary.push(format!(
-                "{path} -> {}{}{}{} (timeout {})",
+                "{path} -> {}, auth {}{}{}{} (timeout {})",
                 upstream.label(),
+                match route.auth.get_ref() {
+                    AuthConfig::Required => "required",
+                    AuthConfig::Optional => "optional",
+                    AuthConfig::Public => "public",
+                },
                 if route.strip_prefix {
                     ", strip_prefix"
                 } else {
@@ -295,8 +315,16 @@ impl Gateway {
                 proxy = proxy.with_strip_prefix(path);
             }
             let body = route.body.map(|mode| body_parser(&config.body, mode));
+            let guard = match &auth {
+                Some(auth) => Some(route_guard(config, i, auth)?),
+                None => None,
+            };
+            // Hygiene first (so Connection cannot remove what the guard sets), then the
+            // guard (so no body is read for a request that will be refused), then the
+            // body parser, then the proxy.
             let service = ServiceBuilder::new()
                 .layer(HopByHopLayer)
+                .option_layer(guard)
                 .option_layer(body)
                 .service(proxy);
             builder = builder.route_with_info(path, info, service);
@@ -349,6 +377,263 @@ impl Gateway {
         }
         Ok(())
     }
+}
+
+/// The JWT machinery built from `[jwt]`, `[cache]`: shared by the guard of every route
+/// and by the token endpoints.
+struct AuthParts {
+    keys: KeySet,
+    authenticator: Authenticator,
+    issuer: Option<Issuer>,
+}
+
+/// Resolves `[[jwt.keys]]` into a [`KeySet`] (each key checked alone first, so an error
+/// names its entry), then the verifier, cache, revocation list and issuer.
+fn auth_parts(
+    config: &Config,
+    secrets: &dyn SecretSource,
+) -> Result<Option<AuthParts>, ConfigError> {
+    let jwt = &config.jwt;
+    if jwt.keys.is_empty() {
+        if let Some(kid) = &jwt.signing_key {
+            return Err(config.error_at(
+                "jwt.signing_key",
+                kid.span(),
+                "no [[jwt.keys]] is configured",
+            ));
+        }
+        return Ok(None);
+    }
+    let mut specs = Vec::with_capacity(jwt.keys.len());
+    for (i, spanned) in jwt.keys.iter().enumerate() {
+        let key = spanned.get_ref();
+        let algorithm: Algorithm = key.algorithm.get_ref().parse().map_err(|_| {
+            config.error_at(
+                format!("jwt.keys[{i}].algorithm"),
+                key.algorithm.span(),
+                "unknown algorithm; use HS256, HS384, HS512, RS256, RS384, RS512, PS256, ES256, ES384 or EdDSA",
+            )
+        })?;
+        let material = match (&key.secret, &key.private_key, &key.public_key) {
+            (Some(secret), None, None) => (
+                secret,
+                "secret",
+                KeyMaterial::Secret as fn(Vec<u8>) -> KeyMaterial,
+            ),
+            (None, Some(pem), None) => (
+                pem,
+                "private_key",
+                KeyMaterial::PrivatePem as fn(Vec<u8>) -> KeyMaterial,
+            ),
+            (None, None, Some(pem)) => (
+                pem,
+                "public_key",
+                KeyMaterial::PublicPem as fn(Vec<u8>) -> KeyMaterial,
+            ),
+            _ => {
+                return Err(config.error_at(
+                    format!("jwt.keys[{i}]"),
+                    spanned.span(),
+                    "give exactly one of secret, private_key or public_key",
+                ));
+            }
+        };
+        let (secret, field, make) = material;
+        let bytes = secret
+            .get_ref()
+            .resolve(secrets)
+            .map_err(|e| config.error_at(format!("jwt.keys[{i}].{field}"), secret.span(), e))?;
+        let spec = KeySpec {
+            kid: key.kid.clone(),
+            algorithm,
+            material: make(bytes),
+        };
+        KeySet::new(vec![spec.clone()], None).map_err(|e| {
+            config.error_at(format!("jwt.keys[{i}]"), spanned.span(), e.to_string())
+        })?;
+        specs.push(spec);
+    }
+    let signing = jwt.signing_key.as_ref();
+    let keys =
+        KeySet::new(specs, signing.map(|k| k.get_ref().as_str())).map_err(|e| match signing {
+            Some(kid) => config.error_at("jwt.signing_key", kid.span(), e.to_string()),
+            None => config.error("jwt.keys", e.to_string()),
+        })?;
+
+    let validation = Validation::new(jwt.issuer.clone(), jwt.audience.clone())
+        .with_leeway(jwt.leeway.into())
+        .with_required_typ(jwt.require_typ.then_some(RequiredTyp::AccessToken));
+    let verifier = Verifier::new(keys.clone(), validation);
+    let cache = TokenCache::new(config.cache.max_entries, config.cache.max_ttl.into());
+    let revocations = Arc::new(MemoryRevocationStore::new(
+        config.cache.max_entries.max(10_000),
+    ));
+    let authenticator = Authenticator::new(verifier, cache, revocations);
+    let issuer = match signing {
+        Some(kid) => Some(
+            Issuer::new(keys.clone(), jwt.issuer.clone(), jwt.audience.clone())
+                .map_err(|e| config.error_at("jwt.signing_key", kid.span(), e.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(Some(AuthParts {
+        keys,
+        authenticator,
+        issuer,
+    }))
+}
+
+/// The token endpoint (with its users and clients), revocation and the JWKS.
+fn mount_token_endpoints(
+    mut builder: GatewayBuilder,
+    config: &Config,
+    auth: &AuthParts,
+) -> Result<GatewayBuilder, ConfigError> {
+    builder = builder.endpoint(
+        "/.well-known/jwks.json",
+        &[Method::GET],
+        Jwks::new(&auth.keys),
+    );
+    builder
+        .summary
+        .push("GET /.well-known/jwks.json (built-in)".to_owned());
+    let Some(issuer) = &auth.issuer else {
+        return Ok(builder);
+    };
+    let token = &config.token;
+    let mut grants = Vec::new();
+    for (i, grant) in token.grants.iter().enumerate() {
+        grants.push(match grant.get_ref().as_str() {
+            "password" => Grant::Password,
+            "client_credentials" => Grant::ClientCredentials,
+            _ => {
+                return Err(config.error_at(
+                    format!("token.grants[{i}]"),
+                    grant.span(),
+                    "unknown grant; use password or client_credentials",
+                ));
+            }
+        });
+    }
+    let mut endpoint = TokenEndpoint::new(issuer.clone(), config.jwt.ttl.into())
+        .with_grants(grants)
+        .with_basic_realm(token.realm.as_str());
+    for (i, spanned) in config.users.iter().enumerate() {
+        let user = spanned.get_ref();
+        let password_hash = PasswordHash::parse(user.password_hash.get_ref()).map_err(|e| {
+            config.error_at(
+                format!("users[{i}].password_hash"),
+                user.password_hash.span(),
+                e.to_string(),
+            )
+        })?;
+        check_extra_claims(&user.claims).map_err(|e| {
+            config.error_at(format!("users[{i}].claims"), spanned.span(), e.to_string())
+        })?;
+        let user_value = User {
+            password_hash,
+            claims: user.claims.clone(),
+            scope: user.scope.split_whitespace().map(str::to_owned).collect(),
+            ttl: user.ttl.map(Into::into),
+        };
+        endpoint = endpoint.with_user(user.username.clone(), user_value);
+    }
+    for (i, spanned) in config.clients.iter().enumerate() {
+        let client = spanned.get_ref();
+        let secret_hash = PasswordHash::parse(client.secret_hash.get_ref()).map_err(|e| {
+            config.error_at(
+                format!("clients[{i}].secret_hash"),
+                client.secret_hash.span(),
+                e.to_string(),
+            )
+        })?;
+        check_extra_claims(&client.claims).map_err(|e| {
+            config.error_at(
+                format!("clients[{i}].claims"),
+                spanned.span(),
+                e.to_string(),
+            )
+        })?;
+        let client_value = Client {
+            secret_hash,
+            scope: client.scope.split_whitespace().map(str::to_owned).collect(),
+            claims: client.claims.clone(),
+        };
+        endpoint = endpoint.with_client(client.client_id.clone(), client_value);
+    }
+    if let (Some(per_minute), Some(burst)) = (
+        NonZeroU32::new(token.rate_per_minute),
+        NonZeroU32::new(token.rate_burst.max(1)),
+    ) {
+        endpoint = endpoint.with_rate_limit(Arc::new(MemoryRateLimit::new(per_minute, burst)));
+    }
+    // OAuth parameters are small: tight limits, forms and JSON only.
+    let params = || {
+        BodyParserLayer::new()
+            .form_limit(8 * 1024)
+            .json_limit(8 * 1024)
+            .disable(BodyKind::Text)
+    };
+    let path = token.path.normalized();
+    let revoke_path = format!("{}/revoke", path.trim_end_matches('/'));
+    builder = builder
+        .endpoint(
+            path,
+            &[Method::POST],
+            ServiceBuilder::new().layer(params()).service(endpoint),
+        )
+        .endpoint(
+            &revoke_path,
+            &[Method::POST],
+            ServiceBuilder::new()
+                .layer(params())
+                .service(RevokeEndpoint::new(auth.authenticator.clone())),
+        );
+    builder
+        .summary
+        .push(format!("POST {path} (token endpoint)"));
+    builder
+        .summary
+        .push(format!("POST {revoke_path} (revocation)"));
+    Ok(builder)
+}
+
+/// The guard of `routes[i]`.
+fn route_guard(config: &Config, i: usize, auth: &AuthParts) -> Result<JwtGuardLayer, ConfigError> {
+    let route = config.routes[i].get_ref();
+    let mode = match route.auth.get_ref() {
+        AuthConfig::Required => AuthMode::Required,
+        AuthConfig::Optional => AuthMode::Optional,
+        AuthConfig::Public => AuthMode::Public,
+    };
+    let require = &route.require;
+    let mut requirements = Requirements::new()
+        .any_role(require.role.iter().cloned())
+        .all_scopes(require.scope.iter().cloned());
+    for (name, value) in &require.claims {
+        requirements = requirements.claim(name.clone(), value.clone());
+    }
+    let mut headers = ClaimHeaders::new();
+    for (claim, header) in &route.forward_claims {
+        let name = HeaderName::from_bytes(header.get_ref().as_bytes()).map_err(|_| {
+            config.error_at(
+                format!("routes[{i}].forward_claims.{claim}"),
+                header.span(),
+                "not a valid header name",
+            )
+        })?;
+        headers = headers.forward(claim.clone(), name);
+    }
+    let mut guard = JwtGuardLayer::new(auth.authenticator.clone())
+        .with_mode(mode)
+        .with_realm(config.jwt.realm.as_str())
+        .with_requirements(requirements)
+        .with_claim_headers(headers)
+        .with_forward_token(route.forward_token);
+    if let Some(cookie) = &route.cookie {
+        guard = guard.with_cookie(cookie.clone());
+    }
+    Ok(guard)
 }
 
 fn body_parser(limits: &BodyConfig, mode: BodyMode) -> BodyParserLayer {

@@ -65,14 +65,17 @@ async fn gateway(upstream: SocketAddr) -> SocketAddr {
         [[routes]]
         path = "/json"
         upstream = "http://{upstream}"
+        auth = "public"
         body = "json"
         [[routes]]
         path = "/form"
         upstream = "http://{upstream}"
+        auth = "public"
         body = "form"
         [[routes]]
         path = "/any"
         upstream = "http://{upstream}"
+        auth = "public"
         body = "any"
         "#
     );

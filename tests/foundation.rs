@@ -130,21 +130,26 @@ fn routes(upstream: SocketAddr) -> String {
         [[routes]]
         path = "/api"
         upstream = "http://{upstream}"
+        auth = "public"
         strip_prefix = true
         [[routes]]
         path = "/api/v2"
         upstream = "http://{upstream}/v2"
+        auth = "public"
         strip_prefix = true
         [[routes]]
         path = "/keep"
         upstream = "http://{upstream}/base/"
+        auth = "public"
         [[routes]]
         path = "/host"
         upstream = "http://{upstream}"
+        auth = "public"
         preserve_host = true
         [[routes]]
         path = "/quick"
         upstream = "http://{upstream}"
+        auth = "public"
         strip_prefix = true
         timeout = "200ms"
         "#
@@ -611,12 +616,12 @@ fn bad_config_files_name_the_key_and_the_line() {
         ),
         ("[server]\n\nlisten = \"nowhere\"\n", ":3", "server.listen"),
         (
-            "[[routes]]\npath = \"/a\"\nupstream = \"https://x\"\n",
+            "[[routes]]\npath = \"/a\"\nupstream = \"https://x\"\nauth = \"public\"\n",
             ":3",
             "routes[0].upstream",
         ),
         (
-            "[[routes]]\npath = \"/a\"\n\nupstream = \"not a url\"\n",
+            "[[routes]]\npath = \"/a\"\n\nupstream = \"not a url\"\nauth = \"public\"\n",
             ":4",
             "routes[0].upstream",
         ),

@@ -1,5 +1,21 @@
-//! The token endpoint's building blocks: password hashes of users and clients.
+//! The token endpoint: OAuth 2.0 password and client-credentials grants (RFC 6749),
+//! token revocation (RFC 7009), and the JWKS document.
+//!
+//! [`TokenEndpoint`] reads its parameters from the [`ParsedBody`](crate::ParsedBody)
+//! extension, so it sits behind a body parser (the gateway puts one there). Every
+//! answer, success or error, is JSON with `Cache-Control: no-store`, and no error ever
+//! echoes its input. Unknown users cost the time of a wrong password (a dummy hash is
+//! verified), and both get the same `invalid_grant` answer, byte for byte.
 
+mod client_auth;
+mod endpoint;
+mod jwks;
+mod limit;
 mod password;
+mod revoke;
 
+pub use endpoint::{Client, Grant, TokenEndpoint, User};
+pub use jwks::Jwks;
+pub use limit::{MemoryRateLimit, RateLimit};
 pub use password::{InvalidHash, PasswordHash, dummy_hash, hash_password};
+pub use revoke::RevokeEndpoint;

@@ -1,0 +1,164 @@
+//! Finding the bearer token: RFC 6750 §2.1 (header) or a configured cookie.
+
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, COOKIE};
+
+/// What the request carries.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Credentials<'a> {
+    /// A syntactically valid bearer token.
+    Token(&'a str),
+    /// No bearer credentials (absent, or another scheme such as Basic): 401, no error.
+    None,
+    /// Bearer credentials that do not match `"Bearer" 1*SP b64token`, or two of them: 400.
+    Malformed,
+}
+
+/// Reads the token from `Authorization: Bearer <token>`, else from the cookie `cookie`.
+/// Query-string tokens are never read (RFC 9700 §4.3.2).
+pub(super) fn extract<'a>(headers: &'a HeaderMap, cookie: Option<&str>) -> Credentials<'a> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (Some(_), Some(_)) => return Credentials::Malformed,
+        (Some(value), None) => return parse_authorization(value.as_bytes()),
+        (None, _) => {}
+    }
+    match cookie {
+        Some(name) => from_cookie(headers, name),
+        None => Credentials::None,
+    }
+}
+
+fn parse_authorization(value: &[u8]) -> Credentials<'_> {
+    let Some(space) = value.iter().position(|&b| b == b' ') else {
+        // `Bearer` alone is a bearer attempt without a token; another bare word is
+        // some other scheme.
+        return if value.eq_ignore_ascii_case(b"bearer") {
+            Credentials::Malformed
+        } else {
+            Credentials::None
+        };
+    };
+    let (scheme, rest) = value.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Credentials::None;
+    }
+    let token = rest.trim_ascii_start();
+    if is_b64token(token) {
+        // b64token is ASCII, so this cannot fail.
+        std::str::from_utf8(token).map_or(Credentials::Malformed, Credentials::Token)
+    } else {
+        Credentials::Malformed
+    }
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+fn is_b64token(token: &[u8]) -> bool {
+    let body_end = token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
+    body_end > 0
+        && token[..body_end]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Credentials<'a> {
+    let mut found = None;
+    for header in headers.get_all(COOKIE) {
+        let Ok(header) = header.to_str() else {
+            continue;
+        };
+        for pair in header.split(';') {
+            let Some((n, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if n == name {
+                if found.is_some() {
+                    return Credentials::Malformed;
+                }
+                found = Some(v.trim_matches('"'));
+            }
+        }
+    }
+    match found {
+        Some(v) if is_b64token(v.as_bytes()) => Credentials::Token(v),
+        Some(_) => Credentials::Malformed,
+        None => Credentials::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn auth(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for v in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER abc.def.ghi",
+        ] {
+            assert_eq!(
+                extract(&auth(&[v]), None),
+                Credentials::Token("abc.def.ghi")
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_no_header_are_no_credentials() {
+        assert_eq!(
+            extract(&auth(&["Basic dXNlcjpwYXNz"]), None),
+            Credentials::None
+        );
+        assert_eq!(extract(&auth(&["Token abc"]), None), Credentials::None);
+        assert_eq!(extract(&HeaderMap::new(), None), Credentials::None);
+    }
+
+    #[test]
+    fn malformed_bearer_credentials_are_invalid_requests() {
+        for v in [
+            "Bearer",
+            "Bearer  ",
+            "Bearer a b",
+            "Bearer a,b",
+            "Bearer a\"b",
+            "Bearer a;b",
+            "Bearer =",
+        ] {
+            assert_eq!(extract(&auth(&[v]), None), Credentials::Malformed, "{v:?}");
+        }
+        assert_eq!(
+            extract(&auth(&["Bearer a", "Bearer b"]), None),
+            Credentials::Malformed
+        );
+    }
+
+    #[test]
+    fn the_cookie_is_read_only_when_configured() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("theme=dark; access_token=abc.def.ghi"),
+        );
+        assert_eq!(extract(&h, None), Credentials::None);
+        assert_eq!(
+            extract(&h, Some("access_token")),
+            Credentials::Token("abc.def.ghi")
+        );
+        // The header wins over the cookie.
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer x.y.z"));
+        assert_eq!(
+            extract(&h, Some("access_token")),
+            Credentials::Token("x.y.z")
+        );
+    }
+}
