@@ -9,7 +9,7 @@
 //!    looked up in the revocation list,
 //! 4. checks the route's [`Requirements`] (every request: authorisation is never cached),
 //! 5. sets the configured claim headers ([`ClaimHeaders`]), drops `Authorization`
-//!    unless told to forward it, and puts the [`Claims`](crate::Claims) in the request
+//!    unless told to forward it, and puts the [`Claims`] in the request
 //!    extensions, Koa's `ctx.state.user`.
 //!
 //! | what | answer (RFC 6750 §3) |
