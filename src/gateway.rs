@@ -379,17 +379,23 @@ impl Gateway {
     }
 }
 
-/// The JWT machinery built from `[jwt]`, `[cache]`: shared by the guard of every route
-/// and by the token endpoints.
-struct AuthParts {
-    keys: KeySet,
-    authenticator: Authenticator,
-    issuer: Option<Issuer>,
+/// The JWT machinery built from `[jwt]` and `[cache]`: shared by the guard of every
+/// route and by the token endpoints (and by the `token` CLI commands).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AuthParts {
+    /// The configured keys.
+    pub keys: KeySet,
+    /// Verification through the cache, and the revocation list.
+    pub authenticator: Authenticator,
+    /// The signer, when `jwt.signing_key` names a key.
+    pub issuer: Option<Issuer>,
 }
 
 /// Resolves `[[jwt.keys]]` into a [`KeySet`] (each key checked alone first, so an error
-/// names its entry), then the verifier, cache, revocation list and issuer.
-fn auth_parts(
+/// names its entry), then the verifier, cache, revocation list and issuer. `None` when
+/// no key is configured.
+pub fn auth_parts(
     config: &Config,
     secrets: &dyn SecretSource,
 ) -> Result<Option<AuthParts>, ConfigError> {

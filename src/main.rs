@@ -38,6 +38,52 @@ enum Command {
     CheckConfig,
     /// Read a password from stdin (no echo on a terminal) and print its argon2id hash.
     HashPassword,
+    /// Mint or look inside tokens, for local development.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint a token with the configured signing key.
+    Sign {
+        /// The subject (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// An extra claim, `name=value` (the value is JSON if it parses, else a string).
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+        /// The scope, space-separated.
+        #[arg(long)]
+        scope: Option<String>,
+        /// The lifetime, such as `15m` or `1h` (default: `jwt.ttl`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<std::time::Duration>,
+    },
+    /// Print a token's header and claims; say whether it verifies with the config's keys.
+    Inspect {
+        /// The token.
+        token: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new PEM key pair (`<kid>.key` and `<kid>.pub`) for `[[jwt.keys]]`.
+    Generate {
+        /// ES256, ES384, EdDSA or RS256.
+        #[arg(long)]
+        alg: String,
+        /// The directory to write to.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// The key id, used in the file names (default: the algorithm, lower-cased).
+        #[arg(long)]
+        kid: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +92,14 @@ fn main() -> ExitCode {
         Command::Serve => serve(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
         Command::HashPassword => hash_password(),
+        Command::Token(TokenCommand::Sign {
+            sub,
+            claims,
+            scope,
+            ttl,
+        }) => sign(&cli.config, sub, &claims, scope, ttl),
+        Command::Token(TokenCommand::Inspect { token }) => inspect(&cli.config, &token),
+        Command::Keys(KeysCommand::Generate { alg, out, kid }) => generate_keys(&alg, &out, kid),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -156,4 +210,155 @@ fn read_without_echo() -> std::io::Result<String> {
         let _ = stty("echo");
     }
     result.map(|_| line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+fn auth(path: &std::path::Path) -> Result<(Config, portcullis::gateway::AuthParts), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let auth = portcullis::gateway::auth_parts(&config, &ProcessSecrets)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{}: no [[jwt.keys]] is configured", path.display()))?;
+    Ok((config, auth))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn sign(
+    path: &std::path::Path,
+    sub: String,
+    claims: &[String],
+    scope: Option<String>,
+    ttl: Option<std::time::Duration>,
+) -> Result<(), String> {
+    let (config, auth) = auth(path)?;
+    let issuer = auth
+        .issuer
+        .ok_or_else(|| "jwt.signing_key is not set: no key to sign with".to_owned())?;
+    let mut extra = serde_json::Map::new();
+    for claim in claims {
+        let (name, value) = claim
+            .split_once('=')
+            .ok_or_else(|| format!("--claim {claim:?}: expected NAME=VALUE"))?;
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        extra.insert(name.to_owned(), value);
+    }
+    portcullis::jwt::check_extra_claims(&extra).map_err(|e| e.to_string())?;
+    let request = portcullis::jwt::TokenRequest {
+        subject: sub,
+        ttl: ttl.unwrap_or(config.jwt.ttl.into()),
+        scope,
+        client_id: None,
+        extra,
+    };
+    let issued = issuer
+        .issue(request, unix_now())
+        .map_err(|e| e.to_string())?;
+    println!("{}", issued.token);
+    Ok(())
+}
+
+fn inspect(path: &std::path::Path, token: &str) -> Result<(), String> {
+    use base64::Engine;
+    let decode = |segment: &str| -> Result<serde_json::Value, String> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(segment)
+            .map_err(|_| "a segment is not base64url".to_owned())?;
+        serde_json::from_slice(&bytes).map_err(|_| "a segment is not JSON".to_owned())
+    };
+    let mut segments = token.trim().split('.');
+    let (Some(header), Some(payload), Some(_), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err("not a compact JWS (three dot-separated segments)".to_owned());
+    };
+    let header = decode(header)?;
+    let claims = decode(payload)?;
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    println!("header:\n{}", pretty(&header));
+    println!("claims:\n{}", pretty(&claims));
+    let now = unix_now();
+    for name in ["iat", "nbf", "exp"] {
+        if let Some(t) = claims.get(name).and_then(serde_json::Value::as_i64) {
+            let when = u64::try_from(t)
+                .ok()
+                .map(|t| std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                .unwrap_or_else(|| "out of range".to_owned());
+            let relative = if name == "exp" {
+                let left = t.saturating_sub(now);
+                if left > 0 {
+                    format!(
+                        " (expires in {})",
+                        humantime::format_duration(std::time::Duration::from_secs(left as u64))
+                    )
+                } else {
+                    format!(
+                        " (expired {} ago)",
+                        humantime::format_duration(std::time::Duration::from_secs(
+                            now.saturating_sub(t) as u64
+                        ))
+                    )
+                }
+            } else {
+                String::new()
+            };
+            println!("{name}: {when}{relative}");
+        }
+    }
+    match auth(path) {
+        Ok((_, auth)) => match auth.authenticator.verifier().verify(token.trim(), now) {
+            Ok(_) => println!("verification with {}: valid", path.display()),
+            Err(e) => println!(
+                "verification with {}: INVALID: {}",
+                path.display(),
+                e.description()
+            ),
+        },
+        Err(e) => println!("not verified ({e})"),
+    }
+    Ok(())
+}
+
+fn generate_keys(alg: &str, out: &std::path::Path, kid: Option<String>) -> Result<(), String> {
+    let algorithm: portcullis::jwt::Algorithm = alg
+        .parse()
+        .map_err(|_| format!("--alg {alg}: use ES256, ES384, EdDSA or RS256"))?;
+    let key = portcullis::jwt::generate_key(algorithm).map_err(|e| e.to_string())?;
+    let kid = kid.unwrap_or_else(|| algorithm.as_str().to_ascii_lowercase());
+    let private = out.join(format!("{kid}.key"));
+    let public = out.join(format!("{kid}.pub"));
+    for path in [&private, &public] {
+        if path.exists() {
+            return Err(format!("{} exists; not overwriting it", path.display()));
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    write_private(&private, key.private_pem.as_bytes())
+        .map_err(|e| format!("{}: {e}", private.display()))?;
+    std::fs::write(&public, key.public_pem.as_bytes())
+        .map_err(|e| format!("{}: {e}", public.display()))?;
+    println!("wrote {} and {}", private.display(), public.display());
+    println!(
+        "\n[[jwt.keys]]\nkid = \"{kid}\"\nalgorithm = \"{}\"\nprivate_key = \"file:{}\"",
+        algorithm.as_str(),
+        private.display()
+    );
+    Ok(())
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }
