@@ -90,8 +90,23 @@ async fn gateway(upstream: SocketAddr) -> SocketAddr {
 async fn axum_app() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, axum_reuse::app()).await });
+    let demo = axum_reuse::demo().unwrap();
+    tokio::spawn(async move { axum::serve(listener, demo.app).await });
     addr
+}
+
+fn axum_token() -> String {
+    let demo = axum_reuse::demo().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let request = portcullis::jwt::TokenRequest {
+        subject: "alice".into(),
+        ttl: Duration::from_secs(60),
+        ..Default::default()
+    };
+    demo.issuer.issue(request, now).unwrap().token
 }
 
 /// A JSON document of exactly `len` bytes: `{"a":"xxx…"}`.
@@ -108,6 +123,18 @@ async fn post(
     body: Bytes,
     chunked: bool,
 ) -> (StatusCode, String) {
+    post_with(addr, path, content_type, body, chunked, None).await
+}
+
+/// Like [`post`], with a bearer token.
+async fn post_with(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &str,
+    body: Bytes,
+    chunked: bool,
+    token: Option<&str>,
+) -> (StatusCode, String) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
     let body = if chunked {
         let chunks: Vec<Result<Frame<Bytes>, Infallible>> = body
@@ -118,10 +145,12 @@ async fn post(
     } else {
         Body::from(body)
     };
-    let req = Request::post(format!("http://{addr}{path}"))
-        .header("content-type", content_type)
-        .body(body)
-        .unwrap();
+    let mut req =
+        Request::post(format!("http://{addr}{path}")).header("content-type", content_type);
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let req = req.body(body).unwrap();
     let res = tokio::time::timeout(Duration::from_secs(10), client.request(req))
         .await
         .unwrap()
@@ -251,40 +280,48 @@ async fn the_original_bytes_reach_the_upstream() {
 }
 
 /// The checks every body parser deployment must pass, gateway or axum.
-async fn malformed_bodies_are_refused(addr: SocketAddr, json_path: &str) {
+async fn malformed_bodies_are_refused(addr: SocketAddr, json_path: &str, token: Option<&str>) {
     let json = "application/json";
-    let (status, body) = post(
+    let (status, body) = post_with(
         addr,
         json_path,
         json,
         Bytes::from_static(b"{\n\"a\": @}"),
         false,
+        token,
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("line 2 column"), "{body}");
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
     assert_eq!(
-        post(addr, json_path, json, Bytes::from(deep), false)
+        post_with(addr, json_path, json, Bytes::from(deep), false, token)
             .await
             .0,
         StatusCode::BAD_REQUEST
     );
     let dup = Bytes::from_static(br#"{"user":"a","user":"admin"}"#);
     assert_eq!(
-        post(addr, json_path, json, dup, false).await.0,
+        post_with(addr, json_path, json, dup, false, token).await.0,
         StatusCode::BAD_REQUEST
     );
     let latin1 = "application/json; charset=latin1";
     assert_eq!(
-        post(addr, json_path, latin1, Bytes::from_static(b"{}"), false)
-            .await
-            .0,
+        post_with(
+            addr,
+            json_path,
+            latin1,
+            Bytes::from_static(b"{}"),
+            false,
+            token
+        )
+        .await
+        .0,
         StatusCode::UNSUPPORTED_MEDIA_TYPE
     );
     let big = Bytes::from(vec![b' '; 2 * MIB]);
     assert_eq!(
-        post(addr, json_path, json, big, false).await.0,
+        post_with(addr, json_path, json, big, false, token).await.0,
         StatusCode::PAYLOAD_TOO_LARGE
     );
 }
@@ -293,7 +330,7 @@ async fn malformed_bodies_are_refused(addr: SocketAddr, json_path: &str) {
 async fn malformed_bodies_are_refused_by_the_gateway() {
     let (upstream, seen) = recording_upstream().await;
     let gw = gateway(upstream).await;
-    malformed_bodies_are_refused(gw, "/json").await;
+    malformed_bodies_are_refused(gw, "/json", None).await;
     let form = "application/x-www-form-urlencoded";
     assert_eq!(
         post(gw, "/form", form, Bytes::from_static(b"a=%ZZ"), false)
@@ -328,18 +365,38 @@ async fn malformed_bodies_are_refused_by_the_gateway() {
 #[tokio::test]
 async fn an_axum_app_using_the_layer_passes_the_same_checks() {
     let app = axum_app().await;
-    malformed_bodies_are_refused(app, "/orders").await;
-    let (status, body) = post(
+    let token = axum_token();
+    malformed_bodies_are_refused(app, "/orders", Some(&token)).await;
+    let order = Bytes::from_static(br#"{"item":"tea"}"#);
+    let (status, body) = post_with(
         app,
         "/orders",
         "application/json",
-        Bytes::from_static(br#"{"item":"tea"}"#),
+        order.clone(),
         false,
+        Some(&token),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        body.contains(r#""kind":"json""#) && body.contains("tea"),
-        "{body}"
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["kind"], "json", "the handler read the parsed body");
+    assert_eq!(body["received"]["item"], "tea");
+    assert_eq!(
+        body["user"], "alice",
+        "the handler read the verified claims"
     );
+
+    // The guard runs before the body parser: no token, no body read, 401.
+    let (status, _) = post(
+        app,
+        "/orders",
+        "application/json",
+        Bytes::from_static(b"{oops"),
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // And an unknown path is still a 404, not a 401 (route_layer).
+    let (status, _) = post(app, "/nowhere", "application/json", order, false).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
