@@ -53,6 +53,7 @@ pub struct Gateway {
     server: ServerSettings,
     echo: Option<SocketAddr>,
     summary: Vec<String>,
+    cache: Option<TokenCache>,
 }
 
 /// Assembles a gateway by hand, Koa-style: routes and endpoints on a router, and an
@@ -94,6 +95,7 @@ pub struct GatewayBuilder {
     server: ServerSettings,
     echo: Option<SocketAddr>,
     summary: Vec<String>,
+    cache: Option<TokenCache>,
 }
 
 /// The gateway's whole tower stack, usable as any tower service.
@@ -219,6 +221,7 @@ impl GatewayBuilder {
             server: self.server,
             echo: self.echo,
             summary,
+            cache: self.cache,
         }
     }
 }
@@ -235,6 +238,7 @@ impl Gateway {
             server: ServerSettings::default(),
             echo: None,
             summary: Vec::new(),
+            cache: None,
         }
     }
 
@@ -261,6 +265,7 @@ impl Gateway {
         let auth = auth_parts(config, secrets)?;
         if let Some(auth) = &auth {
             builder = mount_token_endpoints(builder, config, auth)?;
+            builder.cache = Some(auth.authenticator.cache().clone());
         }
 
         for (i, spanned) in config.routes.iter().enumerate() {
@@ -371,11 +376,29 @@ impl Gateway {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "portcullis listening");
         }
+        let stats = self.cache.map(|cache| tokio::spawn(log_cache_stats(cache)));
         server::serve(listener, self.service, self.server, shutdown).await;
-        if let Some(echo) = echo {
-            echo.abort();
+        for task in [echo, stats].into_iter().flatten() {
+            task.abort();
         }
         Ok(())
+    }
+}
+
+/// Logs the token cache's counters at debug level once a minute (until metrics exist).
+async fn log_cache_stats(cache: TokenCache) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let stats = cache.stats();
+        tracing::debug!(
+            hits = stats.hits,
+            misses = stats.misses,
+            evictions = stats.evictions,
+            entries = cache.entry_count(),
+            "token cache"
+        );
     }
 }
 
@@ -620,15 +643,22 @@ fn route_guard(config: &Config, i: usize, auth: &AuthParts) -> Result<JwtGuardLa
         requirements = requirements.claim(name.clone(), value.clone());
     }
     let mut headers = ClaimHeaders::new();
-    for (claim, header) in &route.forward_claims {
-        let name = HeaderName::from_bytes(header.get_ref().as_bytes()).map_err(|_| {
-            config.error_at(
-                format!("routes[{i}].forward_claims.{claim}"),
-                header.span(),
-                "not a valid header name",
-            )
-        })?;
-        headers = headers.forward(claim.clone(), name);
+    for (j, other) in config.routes.iter().enumerate() {
+        for (claim, header) in &other.get_ref().forward_claims {
+            let name = HeaderName::from_bytes(header.get_ref().as_bytes()).map_err(|_| {
+                config.error_at(
+                    format!("routes[{j}].forward_claims.{claim}"),
+                    header.span(),
+                    "not a valid header name",
+                )
+            })?;
+            // This route sets its own; every route strips all of them, public ones too.
+            headers = if i == j {
+                headers.forward(claim.clone(), name)
+            } else {
+                headers.reserve(name)
+            };
+        }
     }
     let mut guard = JwtGuardLayer::new(auth.authenticator.clone())
         .with_mode(mode)

@@ -10,6 +10,10 @@ use crate::context::Claims;
 #[derive(Debug, Clone, Default)]
 pub struct ClaimHeaders {
     pairs: Vec<(String, HeaderName)>,
+    /// Names stripped from client requests, set or not: every identity header the
+    /// gateway sets on any route, so an upstream shared by several routes can trust
+    /// them on all of them.
+    reserved: Vec<HeaderName>,
 }
 
 /// A claim whose value cannot be a header value (control characters, non-ASCII, a
@@ -29,19 +33,31 @@ impl ClaimHeaders {
         self
     }
 
+    /// Also removes client copies of `header` (in every spelling), without setting it.
+    pub fn reserve(mut self, header: HeaderName) -> Self {
+        if !self.reserved.contains(&header) {
+            self.reserved.push(header);
+        }
+        self
+    }
+
     /// The header names set from claims.
     pub fn header_names(&self) -> impl Iterator<Item = &HeaderName> {
         self.pairs.iter().map(|(_, h)| h)
+    }
+
+    fn stripped(&self) -> impl Iterator<Item = &HeaderName> {
+        self.header_names().chain(&self.reserved)
     }
 
     /// Removes every client-sent header whose name is one of ours, in any case (header
     /// names are case-insensitive already) and with `_` in place of `-` (CGI, WSGI and
     /// PHP upstreams read `X_User_Id` as `X-User-Id`).
     pub(super) fn strip(&self, headers: &mut HeaderMap) {
-        if self.pairs.is_empty() {
+        if self.pairs.is_empty() && self.reserved.is_empty() {
             return;
         }
-        for (_, name) in &self.pairs {
+        for name in self.stripped() {
             headers.remove(name);
         }
         let underscored: Vec<HeaderName> = headers
@@ -49,7 +65,7 @@ impl ClaimHeaders {
             .filter(|k| k.as_str().contains('_'))
             .filter(|k| {
                 let dashed = k.as_str().replace('_', "-");
-                self.pairs.iter().any(|(_, n)| n.as_str() == dashed)
+                self.stripped().any(|n| n.as_str() == dashed)
             })
             .cloned()
             .collect();
@@ -138,6 +154,19 @@ mod tests {
         ] {
             assert_eq!(header_value(&bad), Err(Unforwardable), "{bad}");
         }
+    }
+
+    #[test]
+    fn reserved_names_are_stripped_but_never_set() {
+        let ch = ClaimHeaders::new().reserve(HeaderName::from_static("x-user-id"));
+        let mut h = HeaderMap::new();
+        h.append("x-user-id", HeaderValue::from_static("admin"));
+        h.append(
+            HeaderName::from_static("x_user_id"),
+            HeaderValue::from_static("admin"),
+        );
+        ch.strip(&mut h);
+        assert!(h.is_empty());
     }
 
     #[test]
