@@ -5,6 +5,22 @@
 //! another: method, path with secret-looking query values redacted, status, latency,
 //! bytes, route, upstream and request id. No header is ever logged, so `Authorization`
 //! and cookies cannot reach a log line.
+//!
+//! ```
+//! use http::{Request, Response, StatusCode};
+//! use portcullis::Body;
+//! use portcullis::log::AccessLogLayer;
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let svc = ServiceBuilder::new().layer(AccessLogLayer::new()).service(service_fn(|_req: Request<Body>| async {
+//!     Ok::<_, std::convert::Infallible>(Response::new(Body::from("ok")))
+//! }));
+//! // One event is logged (target `portcullis::access`) once the body has been sent.
+//! let res = svc.oneshot(Request::get("/x?token=secret").body(Body::empty()).unwrap()).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::OK);
+//! # }
+//! ```
 
 use std::fmt::Write as _;
 use std::future::Future;

@@ -2,6 +2,24 @@
 //!
 //! tower-http's `CatchPanicLayer` does this too but boxes every response body; this
 //! one keeps the inner body type, so it costs nothing until something panics.
+//!
+//! ```
+//! use http::{Request, Response, StatusCode};
+//! use portcullis::Body;
+//! use portcullis::panic::CatchPanicLayer;
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let svc = ServiceBuilder::new().layer(CatchPanicLayer).service(service_fn(|req: Request<Body>| async move {
+//!     if req.uri().path() == "/boom" {
+//!         panic!("a bug");
+//!     }
+//!     Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+//! }));
+//! let res = svc.oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+//! # }
+//! ```
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -20,6 +20,37 @@
 //! | role or scope missing | 403, `error="insufficient_scope"` |
 //!
 //! Nothing reaches the inner service on any refusal.
+//!
+//! ```
+//! use std::{sync::Arc, time::Duration};
+//! use http::{Request, Response, StatusCode};
+//! use portcullis::jwt::*;
+//! use portcullis::{Body, Claims, JwtGuardLayer};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = KeyMaterial::Secret(b"an-hs256-secret-of-32-bytes-or-more".to_vec());
+//! let keys = KeySet::new(vec![KeySpec { kid: "k".into(), algorithm: Algorithm::HS256, material: secret }], Some("k"))?;
+//! let auth = Authenticator::new(
+//!     Verifier::new(keys.clone(), Validation::new("me", "api")),
+//!     TokenCache::new(1000, Duration::from_secs(3600)),
+//!     Arc::new(MemoryRevocationStore::new(1000)),
+//! );
+//! let svc = ServiceBuilder::new().layer(JwtGuardLayer::new(auth)).service(service_fn(|req: Request<Body>| async move {
+//!     let sub = req.extensions().get::<Arc<Claims>>().map(|c| c.sub.clone()).unwrap_or_default();
+//!     Ok::<_, std::convert::Infallible>(Response::new(Body::from(sub)))
+//! }));
+//!
+//! let res = svc.clone().oneshot(Request::get("/").body(Body::empty())?).await?;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//!
+//! let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+//! let request = TokenRequest { subject: "alice".into(), ttl: Duration::from_secs(60), ..Default::default() };
+//! let token = Issuer::new(keys, "me".into(), "api".into())?.issue(request, now)?.token;
+//! let req = Request::get("/").header("authorization", format!("Bearer {token}")).body(Body::empty())?;
+//! assert_eq!(svc.oneshot(req).await?.status(), StatusCode::OK);
+//! # Ok(()) }
+//! ```
 
 mod bearer;
 mod forward;

@@ -17,6 +17,26 @@
 //! Typical wiring: `KeySet::new` → `Verifier::new` + `Issuer::new` at
 //! start-up; per request, `cache.get_or_verify(token, now, ||
 //! verifier.verify(token, now))`, then a revocation check on `claims.jti`.
+//! [`Authenticator`] does the first two for the guard.
+//!
+//! ```
+//! use std::time::Duration;
+//! use portcullis::jwt::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = generate_key(Algorithm::EdDSA)?;
+//! let spec = KeySpec { kid: "k1".into(), algorithm: Algorithm::EdDSA, material: KeyMaterial::PrivatePem(key.private_pem.into_bytes()) };
+//! let keys = KeySet::new(vec![spec], Some("k1"))?;
+//! let now = 1_800_000_000;
+//! let request = TokenRequest { subject: "alice".into(), ttl: Duration::from_secs(600), ..Default::default() };
+//! let token = Issuer::new(keys.clone(), "me".into(), "api".into())?.issue(request, now)?.token;
+//!
+//! let verifier = Verifier::new(keys.clone(), Validation::new("me", "api"));
+//! assert_eq!(verifier.verify(&token, now)?.sub, "alice");
+//! assert!(verifier.verify(&token, now + 3600).unwrap_err().is_expired());
+//! assert_eq!(keys.jwks()["keys"][0]["kid"], "k1");
+//! # Ok(()) }
+//! ```
 
 mod algorithm;
 mod authenticator;

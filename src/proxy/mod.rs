@@ -6,14 +6,23 @@
 //! is slow, 400 when the client's own body is broken.
 //!
 //! ```
+//! use http::{Request, StatusCode};
+//! use portcullis::Body;
 //! use portcullis::proxy::{Proxy, Upstream, UpstreamClient};
 //! use std::time::Duration;
+//! use tower::ServiceExt;
 //!
-//! let upstream = Upstream::parse("http://127.0.0.1:3000/v1").unwrap();
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // Nothing listens on this port: the proxy answers 502 with a JSON error naming the route.
+//! let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+//! let upstream = Upstream::parse(&format!("http://{closed}/v1")).unwrap();
 //! let proxy = Proxy::new(UpstreamClient::default(), upstream)
+//!     .with_route_name("/api")
 //!     .with_strip_prefix("/api")
 //!     .with_timeout(Duration::from_secs(15));
-//! # let _ = proxy;
+//! let res = proxy.oneshot(Request::get("/api/users").body(Body::empty()).unwrap()).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+//! # }
 //! ```
 
 mod client;
