@@ -1,0 +1,353 @@
+//! The server and router edges, black-box: built-in endpoints, 404/405/`Allow`,
+//! malformed and oversized requests on raw TCP, connection limits, and graceful
+//! shutdown of the real gateway on loopback.
+
+mod support;
+
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode, Version};
+use support::{
+    Reply, TestGateway, Upstream, WAIT, config, empty, get, h2, json, raw, raw_status, send,
+    send_with,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn gateway_with(up: &Upstream, server: &str) -> TestGateway {
+    TestGateway::start(&config(
+        server,
+        &[("/api", up.url(""), "strip_prefix = true")],
+    ))
+    .await
+}
+
+// === built-in endpoints and the router's answers ===
+
+#[tokio::test]
+async fn healthz_answers_200_json_over_both_protocols() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "").await;
+    let res = get(&gw.url("/healthz")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(json(&res)["status"], "ok");
+    let res = send_with(
+        &h2(),
+        Request::get(gw.url("/healthz")).body(empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.version(), Version::HTTP_2);
+    assert_eq!(
+        up.count(),
+        0,
+        "a built-in endpoint never reaches an upstream"
+    );
+}
+
+#[tokio::test]
+async fn an_unrouted_path_is_a_json_404() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "").await;
+    for method in [Method::GET, Method::POST, Method::DELETE] {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(gw.url("/nothing/here"))
+            .body(empty())
+            .unwrap();
+        let res = send(req).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(res.headers()["content-type"], "application/json");
+        assert_eq!(json(&res)["error"], "not_found");
+    }
+    assert_eq!(up.count(), 0);
+}
+
+#[tokio::test]
+async fn a_wrong_method_on_healthz_is_405_with_allow() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "").await;
+    for method in [Method::POST, Method::PUT, Method::DELETE, Method::TRACE] {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(gw.url("/healthz"))
+            .body(empty())
+            .unwrap();
+        let res = send(req).await;
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(res.headers()["allow"], "GET, HEAD, OPTIONS");
+        assert_eq!(json(&res)["error"], "method_not_allowed");
+    }
+}
+
+#[tokio::test]
+async fn options_on_healthz_is_204_with_allow() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "").await;
+    let req = Request::builder()
+        .method(Method::OPTIONS)
+        .uri(gw.url("/healthz"))
+        .body(empty())
+        .unwrap();
+    let res = send(req).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.headers()["allow"], "GET, HEAD, OPTIONS");
+    assert!(res.body().is_empty());
+}
+
+// === malformed and oversized requests (raw TCP) ===
+
+#[tokio::test]
+async fn a_request_head_over_max_header_size_is_431_and_not_forwarded() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "[server]\nmax_header_size = 8192\n").await;
+    // Just under the limit passes; one big header over it does not; nor do many small ones.
+    let fits = format!(
+        "GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(6 * 1024)
+    );
+    assert_eq!(raw_status(&raw(gw.addr, fits.as_bytes()).await), 200);
+    assert_eq!(up.count(), 1);
+    let one_big = format!(
+        "GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(16 * 1024)
+    );
+    let mut many = String::from("GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n");
+    for i in 0..60 {
+        many.push_str(&format!("X-H{i}: {}\r\n", "b".repeat(200)));
+    }
+    many.push_str("\r\n");
+    for head in [one_big, many] {
+        let answer = raw(gw.addr, head.as_bytes()).await;
+        assert_eq!(raw_status(&answer), 431, "{answer}");
+    }
+    assert_eq!(up.count(), 1, "no oversized request was forwarded");
+}
+
+#[tokio::test]
+async fn too_many_header_fields_is_431() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "[server]\nmax_headers = 20\n").await;
+    let mut head = String::from("GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n");
+    for i in 0..40 {
+        head.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    head.push_str("\r\n");
+    let answer = raw(gw.addr, head.as_bytes()).await;
+    assert_eq!(raw_status(&answer), 431, "{answer}");
+    assert_eq!(up.count(), 0);
+}
+
+#[tokio::test]
+async fn an_oversized_request_target_is_refused_and_not_forwarded() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "").await;
+    let head = format!(
+        "GET /api/{} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "x".repeat(64 * 1024)
+    );
+    let answer = raw(gw.addr, head.as_bytes()).await;
+    // RFC 9110 names 414 for a long target; a head over the buffer is 431. Either is a
+    // refusal before routing.
+    let status = raw_status(&answer);
+    assert!(status == 414 || status == 431, "{answer}");
+    assert_eq!(up.count(), 0);
+}
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_framed_as_chunked_and_never_desyncs() {
+    // SECURITY_CASES row 111 (CL.TE), both header orders. hyper takes the RFC 9112 §6.3
+    // option for intermediaries: the body is read as chunked and the Content-Length is
+    // removed, so the upstream gets one request framed by the gateway, with the body that
+    // was parsed, and the byte the Content-Length would have claimed never becomes part
+    // of a forwarded request.
+    for request in [
+        &b"POST /api/x HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX"[..],
+        b"POST /api/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nX",
+    ] {
+        let up = Upstream::start(Reply::ok()).await;
+        let gw = gateway_with(&up, "").await;
+        let answer = raw(gw.addr, request).await;
+        assert_eq!(raw_status(&answer), 200, "{answer}");
+        let seen = up.seen();
+        assert_eq!(seen.len(), 1, "exactly one request forwarded: {seen:?}");
+        assert_eq!(seen[0].body_len, 0, "the chunked reading, not the Content-Length one");
+        assert!(
+            seen[0].headers.get("content-length").is_none_or(|v| v == "0"),
+            "the client's Content-Length is not forwarded: {:?}",
+            seen[0].headers
+        );
+        assert!(!seen[0].headers.contains_key("transfer-encoding") || seen[0].body_len == 0);
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_a_client_error_not_a_502() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "").await;
+    for request in [
+        &b"POST /api/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"[..],
+        b"POST /api/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nfffffffffffffffff1\r\n",
+        b"POST /api/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n0\r\n\r\n",
+    ] {
+        let answer = raw(gw.addr, request).await;
+        let status = raw_status(&answer);
+        assert!(
+            (400..500).contains(&status),
+            "a broken client body is the client's fault, not the upstream's: {answer:?}"
+        );
+    }
+    for seen in up.seen() {
+        assert!(
+            !seen.complete || seen.body_error,
+            "no broken body was forwarded as whole: {seen:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_body_cut_short_is_a_client_error_not_a_502() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(b"POST /api/x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly ten b")
+        .await
+        .unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = raw_status(&answer);
+    // The client may get a 4xx, or nothing at all since it is gone; never a 502.
+    assert!(status == 0 || (400..500).contains(&status), "{answer:?}");
+    for seen in up.seen() {
+        assert!(
+            seen.body_error || !seen.complete || seen.body_len < 100,
+            "{seen:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_slow_request_head_is_cut_off() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "[server]\nheader_read_timeout = \"300ms\"\n").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/x HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    // Never finish the head: the server must answer 408 or close, well before WAIT.
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("the connection was still open after 5 s"))
+        .ok();
+    let answer = String::from_utf8_lossy(&answer);
+    let status = raw_status(&answer);
+    assert!(status == 0 || status == 408, "{answer:?}");
+    assert_eq!(up.count(), 0);
+}
+
+#[tokio::test]
+async fn connections_over_max_connections_wait_for_a_free_slot() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "[server]\nmax_connections = 1\n").await;
+    let request = b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n";
+
+    // The first connection is served and kept alive.
+    let mut first = TcpStream::connect(gw.addr).await.unwrap();
+    first.write_all(request).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(WAIT, first.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw_status(&String::from_utf8_lossy(&buf[..n])), 200);
+
+    // The second waits in the backlog while the first is open...
+    let mut second = TcpStream::connect(gw.addr).await.unwrap();
+    second.write_all(request).await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(300), second.read(&mut buf)).await;
+    assert!(
+        waited.is_err(),
+        "the second connection was served over the limit"
+    );
+    assert_eq!(up.count(), 1);
+
+    // ...and is served once the first closes.
+    drop(first);
+    let n = tokio::time::timeout(WAIT, second.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw_status(&String::from_utf8_lossy(&buf[..n])), 200);
+    assert_eq!(up.count(), 2);
+}
+
+// === graceful shutdown ===
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests_and_refuses_new_connections() {
+    let up = Upstream::start(Reply::Delay(
+        Duration::from_millis(500),
+        Box::new(Reply::status(200, "finished")),
+    ))
+    .await;
+    let mut gw = gateway_with(&up, "[server]\nshutdown_grace = \"5s\"\n").await;
+    let url = gw.url("/api/slow");
+    let in_flight = tokio::spawn(async move { get(&url).await });
+    // The request is in flight once the upstream has it; then the signal comes.
+    up.arrived(1).await;
+    gw.shut_down();
+
+    // New connections are refused while the in-flight request is still running.
+    let mut refused = false;
+    for _ in 0..100 {
+        if TcpStream::connect(gw.addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        refused,
+        "the listener was still accepting after the shutdown signal"
+    );
+    assert!(
+        !in_flight.is_finished(),
+        "the slow request cannot have finished yet"
+    );
+
+    let res = tokio::time::timeout(WAIT, in_flight)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.body().as_ref(), b"finished");
+    gw.stopped().await.unwrap();
+    assert!(
+        TcpStream::connect(gw.addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_gives_up_after_the_grace_period() {
+    let up = Upstream::start(Reply::Delay(Duration::from_secs(30), Box::new(Reply::ok()))).await;
+    let mut gw = gateway_with(&up, "[server]\nshutdown_grace = \"300ms\"\n").await;
+    let url = gw.url("/api/stuck");
+    let in_flight = tokio::spawn(async move {
+        let client = support::h1();
+        client
+            .request(Request::get(url).body(empty()).unwrap())
+            .await
+    });
+    up.arrived(1).await;
+    gw.shut_down();
+    // serve returns after the grace period, not after the upstream's 30 s.
+    gw.stopped().await.unwrap();
+    in_flight.abort();
+}
