@@ -14,11 +14,15 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
+use pin_project_lite::pin_project;
 use serde::Serialize;
 
 /// An error answered to the client.
@@ -336,6 +340,67 @@ impl OAuthErrorKind {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of a layer that may refuse a request: the inner service's own
+    /// future (no allocation), a boxed future for work that must wait (reading a body, a
+    /// networked lookup), or an error answered at once.
+    pub struct ErrorOr<F, R> {
+        #[pin]
+        state: ErrorOrState<F, R>,
+    }
+}
+
+pin_project! {
+    #[project = ErrorOrProj]
+    enum ErrorOrState<F, R> {
+        Future { #[pin] future: F },
+        Boxed { future: Pin<Box<dyn Future<Output = R> + Send>> },
+        Error { error: Option<Error> },
+    }
+}
+
+impl<F, R> ErrorOr<F, R> {
+    /// Runs the inner service's future.
+    pub fn future(future: F) -> Self {
+        Self {
+            state: ErrorOrState::Future { future },
+        }
+    }
+
+    /// Runs a boxed future.
+    pub fn boxed(future: Pin<Box<dyn Future<Output = R> + Send>>) -> Self {
+        Self {
+            state: ErrorOrState::Boxed { future },
+        }
+    }
+
+    /// Answers `error`.
+    pub fn error(error: Error) -> Self {
+        Self {
+            state: ErrorOrState::Error { error: Some(error) },
+        }
+    }
+}
+
+impl<F, B, E> Future for ErrorOr<F, Result<Response<B>, E>>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: From<Bytes>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            ErrorOrProj::Future { future } => future.poll(cx),
+            ErrorOrProj::Boxed { future } => future.as_mut().poll(cx),
+            ErrorOrProj::Error { error } => {
+                let error = error.take().unwrap_or(Error::Internal);
+                Poll::Ready(Ok(error.into_response()))
+            }
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod server;
 pub mod token;
 
 mod body_type;
+mod urlencoded;
 
 pub use body::BodyParserLayer;
 pub use body_type::{Body, BoxError};

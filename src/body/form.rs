@@ -1,5 +1,7 @@
 //! Strict `application/x-www-form-urlencoded`: bad escapes and non-UTF-8 are refused.
 
+use crate::urlencoded::{self, DecodeError};
+
 /// Why a form body was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum FormError {
@@ -38,27 +40,10 @@ pub(super) fn parse(bytes: &[u8], max_fields: usize) -> Result<Vec<(String, Stri
 }
 
 fn decode(input: &[u8]) -> Result<String, FormError> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let (Some(hi), Some(lo)) = (
-                    input.get(i + 1).copied().and_then(hex),
-                    input.get(i + 2).copied().and_then(hex),
-                ) else {
-                    return Err(FormError::BadEscape);
-                };
-                out.push(hi << 4 | lo);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| FormError::NotUtf8)
+    urlencoded::decode(input).map_err(|e| match e {
+        DecodeError::BadEscape => FormError::BadEscape,
+        DecodeError::NotUtf8 => FormError::NotUtf8,
+    })
 }
 
 #[cfg(test)]

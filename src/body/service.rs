@@ -1,16 +1,12 @@
 //! [`BodyParser`]: reads a body within its limit, parses it, forwards the same bytes.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::future::BoxFuture;
 use http::{Request, Response, header};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::layer::Settings;
@@ -18,7 +14,7 @@ use super::media::{BodyKind, classify};
 use super::{form, json};
 use crate::body_type::{Body, BoxError};
 use crate::context::ParsedBody;
-use crate::error::Error;
+use crate::error::{Error, ErrorOr};
 
 /// The service of [`BodyParserLayer`](super::BodyParserLayer).
 #[derive(Debug, Clone)]
@@ -27,24 +23,9 @@ pub struct BodyParser<S> {
     pub(super) settings: Arc<Settings>,
 }
 
-pin_project! {
-    /// The response future of [`BodyParser`].
-    pub struct ResponseFuture<F, R> {
-        #[pin]
-        state: State<F, R>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F, R> {
-        // Nothing to parse: the inner service's own future, no allocation.
-        Passthrough { #[pin] future: F },
-        // Reading and parsing, then the inner call.
-        Parsing { future: BoxFuture<'static, R> },
-        Refused { error: Option<Error> },
-    }
-}
+/// The response future of [`BodyParser`]: the inner future when there is nothing to
+/// parse (no allocation), the boxed read-parse-call otherwise, or the refusal.
+pub type ResponseFuture<F, R> = ErrorOr<F, R>;
 
 impl<S, B, ResBody> Service<Request<B>> for BodyParser<S>
 where
@@ -71,7 +52,7 @@ where
         let kind = media.kind.filter(|&k| settings.limit(k).is_some());
 
         if has_body && settings.required.is_some() && kind != settings.required {
-            return ResponseFuture::refused(Error::UnsupportedMediaType {
+            return ErrorOr::error(Error::UnsupportedMediaType {
                 description: match settings.required {
                     Some(BodyKind::Form) => {
                         "This route accepts only application/x-www-form-urlencoded bodies"
@@ -82,10 +63,10 @@ where
             });
         }
         let (Some(kind), true) = (kind, has_body) else {
-            return ResponseFuture::passthrough(self.inner.call(req));
+            return ErrorOr::future(self.inner.call(req));
         };
         if !media.utf8 {
-            return ResponseFuture::refused(Error::UnsupportedMediaType {
+            return ErrorOr::error(Error::UnsupportedMediaType {
                 description: "Only UTF-8 bodies are accepted",
             });
         }
@@ -94,7 +75,7 @@ where
             .get(header::CONTENT_ENCODING)
             .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
         if encoded {
-            return ResponseFuture::refused(Error::UnsupportedMediaType {
+            return ErrorOr::error(Error::UnsupportedMediaType {
                 description: "Compressed request bodies are not accepted",
             });
         }
@@ -102,33 +83,29 @@ where
         // A declared length over the limit is refused before a byte is read (and so
         // before hyper sends `100 Continue`).
         if req.body().size_hint().lower() > limit {
-            return ResponseFuture::refused(Error::PayloadTooLarge { limit });
+            return ErrorOr::error(Error::PayloadTooLarge { limit });
         }
 
         // Call the clone that was driven to readiness; keep a fresh one for next time.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let settings = self.settings.clone();
-        ResponseFuture {
-            state: State::Parsing {
-                future: Box::pin(async move {
-                    let (mut parts, body) = req.into_parts();
-                    let parsed = read(body, limit).await.and_then(|bytes| {
-                        let parsed = parse(&bytes, kind, &settings)?;
-                        Ok((bytes, parsed))
-                    });
-                    match parsed {
-                        Ok((bytes, parsed)) => {
-                            parts.extensions.insert(parsed);
-                            inner
-                                .call(Request::from_parts(parts, Body::from(bytes)))
-                                .await
-                        }
-                        Err(error) => Ok(error.into_response()),
-                    }
-                }),
-            },
-        }
+        ErrorOr::boxed(Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
+            let parsed = read(body, limit).await.and_then(|bytes| {
+                let parsed = parse(&bytes, kind, &settings)?;
+                Ok((bytes, parsed))
+            });
+            match parsed {
+                Ok((bytes, parsed)) => {
+                    parts.extensions.insert(parsed);
+                    inner
+                        .call(Request::from_parts(parts, Body::from(bytes)))
+                        .await
+                }
+                Err(error) => Ok(error.into_response()),
+            }
+        }))
     }
 }
 
@@ -160,38 +137,5 @@ fn parse(bytes: &[u8], kind: BodyKind, settings: &Settings) -> Result<ParsedBody
         BodyKind::Text => std::str::from_utf8(bytes)
             .map(|text| ParsedBody::Text(text.to_owned()))
             .map_err(|_| Error::bad_request("The text body is not UTF-8")),
-    }
-}
-
-impl<F, R> ResponseFuture<F, R> {
-    fn passthrough(future: F) -> Self {
-        Self {
-            state: State::Passthrough { future },
-        }
-    }
-
-    fn refused(error: Error) -> Self {
-        Self {
-            state: State::Refused { error: Some(error) },
-        }
-    }
-}
-
-impl<F, ResBody, E> Future for ResponseFuture<F, Result<Response<ResBody>, E>>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: From<Bytes>,
-{
-    type Output = Result<Response<ResBody>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Passthrough { future } => future.poll(cx),
-            StateProj::Parsing { future } => future.as_mut().poll(cx),
-            StateProj::Refused { error } => {
-                let error = error.take().unwrap_or(Error::Internal);
-                Poll::Ready(Ok(error.into_response()))
-            }
-        }
     }
 }

@@ -1,24 +1,20 @@
 //! [`JwtGuard`]: the per-request check. Synchronous on the hot path: a cache hit or a
 //! signature check, then the inner service's own future, with no allocation of ours.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use http::header::AUTHORIZATION;
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::AuthMode;
 use super::bearer::{Credentials, extract};
 use super::layer::GuardState;
 use crate::context::Claims;
-use crate::error::Error;
+use crate::error::{Error, ErrorOr};
 
 /// The service of [`JwtGuardLayer`](super::JwtGuardLayer).
 #[derive(Clone)]
@@ -27,23 +23,9 @@ pub struct JwtGuard<S> {
     pub(super) state: Arc<GuardState>,
 }
 
-pin_project! {
-    /// The response future of [`JwtGuard`]: the inner future, or the refusal (and,
-    /// only with a networked revocation store, a boxed wait for its answer).
-    pub struct ResponseFuture<F, R> {
-        #[pin]
-        state: State<F, R>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F, R> {
-        Inner { #[pin] future: F },
-        Refused { error: Option<Error> },
-        Waiting { future: BoxFuture<'static, R> },
-    }
-}
+/// The response future of [`JwtGuard`]: the inner future, or the refusal (and, only
+/// with a networked revocation store, a boxed wait for its answer).
+pub type ResponseFuture<F, R> = ErrorOr<F, R>;
 
 impl<S, B, ResBody> Service<Request<B>> for JwtGuard<S>
 where
@@ -66,21 +48,21 @@ where
         // Identity headers are the gateway's to set, on every route, guarded or not.
         state.claim_headers.strip(req.headers_mut());
         if state.mode == AuthMode::Public {
-            return ResponseFuture::inner(self.inner.call(req));
+            return ErrorOr::future(self.inner.call(req));
         }
 
         let verified = match extract(req.headers(), state.cookie.as_deref()) {
             Credentials::Token(token) => state.authenticator.verify(token, unix_now()),
             Credentials::None if state.mode == AuthMode::Optional => {
-                return ResponseFuture::inner(self.inner.call(req));
+                return ErrorOr::future(self.inner.call(req));
             }
             Credentials::None => {
-                return ResponseFuture::refused(Error::MissingToken {
+                return ErrorOr::error(Error::MissingToken {
                     realm: state.realm.clone(),
                 });
             }
             Credentials::Malformed => {
-                return ResponseFuture::refused(Error::MalformedCredentials {
+                return ErrorOr::error(Error::MalformedCredentials {
                     realm: state.realm.clone(),
                     description: "The Authorization header is not a single bearer token",
                 });
@@ -90,7 +72,7 @@ where
             Ok(claims) => claims,
             Err(e) => {
                 tracing::debug!(reason = e.description(), "token refused");
-                return ResponseFuture::refused(invalid_token(state, e.description()));
+                return ErrorOr::error(invalid_token(state, e.description()));
             }
         };
 
@@ -99,13 +81,13 @@ where
         let revocations = state.authenticator.revocations();
         if let (false, Some(jti)) = (revocations.is_empty(), claims.jti.as_deref()) {
             match revocations.is_revoked(jti).now() {
-                Some(true) => return ResponseFuture::refused(invalid_token(state, REVOKED)),
+                Some(true) => return ErrorOr::error(invalid_token(state, REVOKED)),
                 Some(false) => {}
                 None => {
                     let clone = self.inner.clone();
                     let inner = std::mem::replace(&mut self.inner, clone);
                     let state = self.state.clone();
-                    return ResponseFuture::waiting(Box::pin(async move {
+                    return ErrorOr::boxed(Box::pin(async move {
                         let store = state.authenticator.revocations();
                         let revoked = match &claims.jti {
                             Some(jti) => store.is_revoked(jti).await,
@@ -123,8 +105,8 @@ where
             }
         }
         match admit(state, req, claims) {
-            Ok(req) => ResponseFuture::inner(self.inner.call(req)),
-            Err(error) => ResponseFuture::refused(error),
+            Ok(req) => ErrorOr::future(self.inner.call(req)),
+            Err(error) => ErrorOr::error(error),
         }
     }
 }
@@ -172,43 +154,4 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-impl<F, R> ResponseFuture<F, R> {
-    fn waiting(future: BoxFuture<'static, R>) -> Self {
-        Self {
-            state: State::Waiting { future },
-        }
-    }
-
-    fn inner(future: F) -> Self {
-        Self {
-            state: State::Inner { future },
-        }
-    }
-
-    fn refused(error: Error) -> Self {
-        Self {
-            state: State::Refused { error: Some(error) },
-        }
-    }
-}
-
-impl<F, ResBody, E> Future for ResponseFuture<F, Result<Response<ResBody>, E>>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: From<Bytes>,
-{
-    type Output = Result<Response<ResBody>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { future } => future.poll(cx),
-            StateProj::Waiting { future } => future.as_mut().poll(cx),
-            StateProj::Refused { error } => {
-                let error = error.take().unwrap_or(Error::Internal);
-                Poll::Ready(Ok(error.into_response()))
-            }
-        }
-    }
 }

@@ -1,17 +1,14 @@
 //! Request hygiene as early as the gateway can: framing conflicts refused, hop-by-hop
 //! headers dropped.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use super::headers::{conflicting_framing, strip_hop_by_hop};
-use crate::error::Error;
+use crate::error::{Error, ErrorOr};
 
 /// Refuses requests with both `Content-Length` and `Transfer-Encoding` (400), and removes
 /// hop-by-hop headers and the headers named in `Connection`.
@@ -29,21 +26,8 @@ pub struct HopByHop<S> {
     inner: S,
 }
 
-pin_project! {
-    /// The response future of [`HopByHop`].
-    pub struct HygieneFuture<F> {
-        #[pin]
-        state: State<F>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Inner { #[pin] future: F },
-        Refused { error: Option<Error> },
-    }
-}
+/// The response future of [`HopByHop`].
+pub type HygieneFuture<F, R> = ErrorOr<F, R>;
 
 impl<S> Layer<S> for HopByHopLayer {
     type Service = HopByHop<S>;
@@ -60,7 +44,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = HygieneFuture<S::Future>;
+    type Future = HygieneFuture<S::Future, Result<Response<ResBody>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -71,34 +55,10 @@ where
             let error = Error::bad_request(
                 "A request may not have both Content-Length and Transfer-Encoding",
             );
-            return HygieneFuture {
-                state: State::Refused { error: Some(error) },
-            };
+            return ErrorOr::error(error);
         }
         strip_hop_by_hop(req.headers_mut());
-        HygieneFuture {
-            state: State::Inner {
-                future: self.inner.call(req),
-            },
-        }
-    }
-}
-
-impl<F, ResBody, E> Future for HygieneFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: From<Bytes>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { future } => future.poll(cx),
-            StateProj::Refused { error } => {
-                let error = error.take().unwrap_or(Error::Internal);
-                Poll::Ready(Ok(error.into_response()))
-            }
-        }
+        ErrorOr::future(self.inner.call(req))
     }
 }
 

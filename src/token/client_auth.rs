@@ -5,6 +5,8 @@ use base64::Engine;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
+use crate::urlencoded;
+
 /// Credentials a client presented.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum ClientCredentials {
@@ -73,27 +75,7 @@ fn decode_basic(encoded: &[u8]) -> Result<(String, String), ClientAuthError> {
 }
 
 fn form_decode(bytes: &[u8]) -> Result<String, ClientAuthError> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let (Some(hi), Some(lo)) = (
-                    bytes.get(i + 1).copied().and_then(hex),
-                    bytes.get(i + 2).copied().and_then(hex),
-                ) else {
-                    return Err(ClientAuthError::BadBasic);
-                };
-                out.push(hi << 4 | lo);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| ClientAuthError::BadBasic)
+    urlencoded::decode(bytes).map_err(|_| ClientAuthError::BadBasic)
 }
 
 #[cfg(test)]
