@@ -214,7 +214,7 @@ impl Default for CacheConfig {
 pub struct TokenConfig {
     /// Where the token endpoint answers (`POST`).
     pub path: RoutePath,
-    /// The grant types answered: `password`, `client_credentials`.
+    /// The grant types answered: `password`, `client_credentials`, `challenge`.
     pub grants: Vec<Spanned<String>>,
     /// The `realm` of `WWW-Authenticate: Basic` on `invalid_client`.
     pub realm: String,
@@ -222,6 +222,76 @@ pub struct TokenConfig {
     pub rate_per_minute: u32,
     /// Attempts allowed in a burst.
     pub rate_burst: u32,
+    /// `[token.identities]`: the Ed25519 challenge grant of private-key identities.
+    pub identities: Option<Spanned<IdentitiesConfig>>,
+}
+
+/// `[token.identities]`: who may get tokens by signing a challenge, and with what.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IdentitiesConfig {
+    /// `open` (any valid key) or `allowlist` (only `[[token.identities.allow]]`).
+    pub mode: IdentityModeConfig,
+    /// How long a challenge is valid.
+    #[serde(default = "default_challenge_ttl")]
+    pub challenge_ttl: Spanned<HumanDuration>,
+    /// The MAC key of challenges, at least 32 bytes; random at start-up when absent
+    /// (then challenges neither survive a restart nor work across instances).
+    #[serde(default)]
+    pub secret: Option<Spanned<Secret>>,
+    /// The scopes granted to identities that are not listed, space-separated.
+    #[serde(default)]
+    pub scope: String,
+    /// Claims added to the tokens of identities that are not listed.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Challenge requests allowed per client address and minute (0 turns the limit off).
+    #[serde(default = "default_rate_per_minute")]
+    pub rate_per_minute: u32,
+    /// Challenge requests allowed in a burst.
+    #[serde(default = "default_rate_burst")]
+    pub rate_burst: u32,
+    /// `[[token.identities.allow]]`: listed identities.
+    #[serde(default)]
+    pub allow: Vec<Spanned<AllowedIdentityConfig>>,
+}
+
+/// `token.identities.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityModeConfig {
+    /// Any valid public key gets a token (with `scope` and `claims` unless listed).
+    Open,
+    /// Only listed identities get tokens.
+    Allowlist,
+}
+
+/// One `[[token.identities.allow]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AllowedIdentityConfig {
+    /// The identity: the base64url (no padding) of a 32-byte Ed25519 public key.
+    pub id: Spanned<String>,
+    /// The scopes it may be granted, space-separated (default: `token.identities.scope`).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Claims added to its tokens (default: `token.identities.claims`).
+    #[serde(default)]
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn default_challenge_ttl() -> Spanned<HumanDuration> {
+    Spanned::new(0..0, HumanDuration(Duration::from_secs(120)))
+}
+
+fn default_rate_per_minute() -> u32 {
+    60
+}
+
+fn default_rate_burst() -> u32 {
+    10
 }
 
 impl Default for TokenConfig {
@@ -235,6 +305,7 @@ impl Default for TokenConfig {
             realm: "portcullis".into(),
             rate_per_minute: 60,
             rate_burst: 10,
+            identities: None,
         }
     }
 }

@@ -27,7 +27,9 @@ use tower::{Layer, Service, ServiceBuilder, service_fn};
 
 use crate::body::{BodyKind, BodyParserLayer};
 use crate::body_type::{Body, BoxError};
-use crate::config::{AuthConfig, BodyConfig, BodyMode, Config, ConfigError, SecretSource};
+use crate::config::{
+    AuthConfig, BodyConfig, BodyMode, Config, ConfigError, IdentityModeConfig, SecretSource,
+};
 use crate::context::RouteInfo;
 use crate::echo::Echo;
 use crate::error::json_response;
@@ -44,7 +46,8 @@ use crate::request_id::{RequestIdLayer, SetRequestId};
 use crate::router::{Router, RouterBuilder};
 use crate::server::{self, ServerSettings};
 use crate::token::{
-    Client, Grant, Jwks, MemoryRateLimit, PasswordHash, RevokeEndpoint, TokenEndpoint, User,
+    ChallengeEndpoint, ChallengeGrant, Challenges, Client, Grant, Identity, IdentityGrant,
+    IdentityPolicy, Jwks, MemoryRateLimit, PasswordHash, RevokeEndpoint, TokenEndpoint, User,
 };
 
 /// A gateway, ready to serve: built from a [`Config`] or by hand with [`Gateway::builder`].
@@ -264,7 +267,7 @@ impl Gateway {
         }
         let auth = auth_parts(config, secrets)?;
         if let Some(auth) = &auth {
-            builder = mount_token_endpoints(builder, config, auth)?;
+            builder = mount_token_endpoints(builder, config, secrets, auth)?;
             builder.cache = Some(auth.authenticator.cache().clone());
         }
 
@@ -516,6 +519,7 @@ pub fn auth_parts(
 fn mount_token_endpoints(
     mut builder: GatewayBuilder,
     config: &Config,
+    secrets: &dyn SecretSource,
     auth: &AuthParts,
 ) -> Result<GatewayBuilder, ConfigError> {
     builder = builder.endpoint(
@@ -535,15 +539,17 @@ fn mount_token_endpoints(
         grants.push(match grant.get_ref().as_str() {
             "password" => Grant::Password,
             "client_credentials" => Grant::ClientCredentials,
+            "challenge" => Grant::Challenge,
             _ => {
                 return Err(config.error_at(
                     format!("token.grants[{i}]"),
                     grant.span(),
-                    "unknown grant; use password or client_credentials",
+                    "unknown grant; use password, client_credentials or challenge",
                 ));
             }
         });
     }
+    let identities = identity_grant(config, secrets, &grants)?;
     let mut endpoint = TokenEndpoint::new(issuer.clone(), config.jwt.ttl.into())
         .with_grants(grants)
         .with_basic_realm(token.realm.as_str());
@@ -596,6 +602,17 @@ fn mount_token_endpoints(
     ) {
         endpoint = endpoint.with_rate_limit(Arc::new(MemoryRateLimit::new(per_minute, burst)));
     }
+    if let Some((grant, challenges, note)) = identities {
+        endpoint = endpoint.with_challenge_grant(grant);
+        let challenge_path = format!(
+            "{}/challenge",
+            token.path.normalized().trim_end_matches('/')
+        );
+        builder = builder.endpoint(&challenge_path, &[Method::GET], challenges);
+        builder
+            .summary
+            .push(format!("GET {challenge_path} (identity challenges{note})"));
+    }
     // OAuth parameters are small: tight limits, forms and JSON only.
     let params = || {
         BodyParserLayer::new()
@@ -625,6 +642,126 @@ fn mount_token_endpoints(
         .summary
         .push(format!("POST {revoke_path} (revocation)"));
     Ok(builder)
+}
+
+/// The challenge grant and endpoint from `[token.identities]`, when the `challenge`
+/// grant is on; the note is for the summary.
+fn identity_grant(
+    config: &Config,
+    secrets: &dyn SecretSource,
+    grants: &[Grant],
+) -> Result<Option<(ChallengeGrant, ChallengeEndpoint, &'static str)>, ConfigError> {
+    let token = &config.token;
+    let on = grants.iter().position(|g| *g == Grant::Challenge);
+    let spanned = match (&token.identities, on) {
+        (None, None) => return Ok(None),
+        (None, Some(i)) => {
+            return Err(config.error_at(
+                format!("token.grants[{i}]"),
+                token.grants[i].span(),
+                "the challenge grant needs a [token.identities] section",
+            ));
+        }
+        (Some(identities), None) => {
+            return Err(config.error_at(
+                "token.identities",
+                identities.span(),
+                "token.grants does not list \"challenge\"; add it, or remove [token.identities]",
+            ));
+        }
+        (Some(identities), Some(_)) => identities,
+    };
+    let ids = spanned.get_ref();
+    let ttl: Duration = ids.challenge_ttl.get_ref().0;
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&ttl) {
+        return Err(config.error_at(
+            "token.identities.challenge_ttl",
+            ids.challenge_ttl.span(),
+            "must be between 1s and 1h",
+        ));
+    }
+    let (secret, note) = match &ids.secret {
+        Some(secret) => {
+            let bytes = secret
+                .get_ref()
+                .resolve(secrets)
+                .map_err(|e| config.error_at("token.identities.secret", secret.span(), e))?;
+            (bytes, "")
+        }
+        None => {
+            let bytes = Challenges::random_secret().map_err(|e| {
+                config.error_at("token.identities.secret", spanned.span(), e.to_string())
+            })?;
+            tracing::warn!(
+                "token.identities.secret is not set: a random one is used, so challenges \
+                 will not survive a restart or work across instances"
+            );
+            (
+                bytes.to_vec(),
+                "; random secret: not shared, lost on restart",
+            )
+        }
+    };
+    let challenges = Challenges::new(&secret, ttl).map_err(|e| {
+        let span = ids.secret.as_ref().map_or(spanned.span(), |s| s.span());
+        config.error_at("token.identities.secret", span, e.to_string())
+    })?;
+    check_extra_claims(&ids.claims)
+        .map_err(|e| config.error_at("token.identities.claims", spanned.span(), e.to_string()))?;
+    let scope = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let default = IdentityGrant {
+        scope: scope(&ids.scope),
+        claims: ids.claims.clone(),
+    };
+    let mut policy = match ids.mode {
+        IdentityModeConfig::Open => IdentityPolicy::open(default.clone()),
+        IdentityModeConfig::Allowlist => IdentityPolicy::allowlist(),
+    };
+    if ids.mode == IdentityModeConfig::Allowlist && ids.allow.is_empty() {
+        return Err(config.error_at(
+            "token.identities.mode",
+            spanned.span(),
+            "the allow-list is empty; add [[token.identities.allow]] entries",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, entry) in ids.allow.iter().enumerate() {
+        let allowed = entry.get_ref();
+        let key = format!("token.identities.allow[{i}].id");
+        let identity = Identity::parse(allowed.id.get_ref())
+            .map_err(|e| config.error_at(&key, allowed.id.span(), e.to_string()))?;
+        if !seen.insert(*identity.as_bytes()) {
+            return Err(config.error_at(key, allowed.id.span(), "this identity is listed twice"));
+        }
+        let claims = allowed.claims.clone().unwrap_or_else(|| ids.claims.clone());
+        check_extra_claims(&claims).map_err(|e| {
+            config.error_at(
+                format!("token.identities.allow[{i}].claims"),
+                entry.span(),
+                e.to_string(),
+            )
+        })?;
+        let grant = IdentityGrant {
+            scope: allowed
+                .scope
+                .as_deref()
+                .map_or(default.scope.clone(), scope),
+            claims,
+        };
+        policy = policy.with_identity(identity, grant);
+    }
+    let mut endpoint = ChallengeEndpoint::new(challenges.clone());
+    if let (Some(per_minute), Some(burst)) = (
+        NonZeroU32::new(ids.rate_per_minute),
+        NonZeroU32::new(ids.rate_burst.max(1)),
+    ) {
+        endpoint = endpoint.with_rate_limit(Arc::new(MemoryRateLimit::new(per_minute, burst)));
+    }
+    Ok(Some((
+        ChallengeGrant::new(challenges, policy),
+        endpoint,
+        note,
+    )))
 }
 
 /// The guard of `routes[i]`.

@@ -44,6 +44,37 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Private-key identities: make a key, or trade a signed challenge for a token.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+}
+
+#[derive(Subcommand)]
+enum IdentityCommand {
+    /// Write a new Ed25519 private key (mode 0600) and print its identity.
+    New {
+        /// The key file to write (PKCS#8 PEM; never overwritten).
+        #[arg(long, default_value = "identity.key")]
+        out: PathBuf,
+        /// Write the raw 32-byte seed instead of PEM.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Ask the gateway for a challenge, sign it with the key, and print the token.
+    Token {
+        /// The gateway's base URL, such as `http://127.0.0.1:8080`.
+        #[arg(long)]
+        gateway: String,
+        /// The key file (PKCS#8 PEM, or the 32-byte seed raw or in base64url).
+        #[arg(long)]
+        key: PathBuf,
+        /// The token endpoint's path on the gateway (`token.path`).
+        #[arg(long, default_value = "/token")]
+        token_path: String,
+        /// The scope to ask for, space-separated (default: all the identity may get).
+        #[arg(long)]
+        scope: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,6 +131,13 @@ fn main() -> ExitCode {
         }) => sign(&cli.config, sub, &claims, scope, ttl),
         Command::Token(TokenCommand::Inspect { token }) => inspect(&cli.config, &token),
         Command::Keys(KeysCommand::Generate { alg, out, kid }) => generate_keys(&alg, &out, kid),
+        Command::Identity(IdentityCommand::New { out, raw }) => new_identity(&out, raw),
+        Command::Identity(IdentityCommand::Token {
+            gateway,
+            key,
+            token_path,
+            scope,
+        }) => identity_token(&gateway, &key, &token_path, scope.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -361,4 +399,117 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(bytes)
+}
+
+fn new_identity(out: &std::path::Path, raw: bool) -> Result<(), String> {
+    use base64::Engine;
+    let mut seed = [0; 32];
+    getrandom::fill(&mut seed).map_err(|e| format!("no randomness: {e}"))?;
+    let bytes = if raw {
+        seed.to_vec()
+    } else {
+        portcullis::token::identity::encode_private_key(&seed).into_bytes()
+    };
+    write_private(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    eprintln!("wrote {} (keep it secret)", out.display());
+    println!(
+        "{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public.as_bytes())
+    );
+    Ok(())
+}
+
+/// The challenge flow of `examples/identity_client.rs`, printing only the token.
+fn identity_token(
+    gateway: &str,
+    key: &std::path::Path,
+    token_path: &str,
+    scope: Option<&str>,
+) -> Result<(), String> {
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let bytes = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let seed = portcullis::token::identity::decode_private_key(&bytes)
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let id = b64.encode(key.verifying_key().as_bytes());
+    let base = gateway.trim_end_matches('/');
+    if !base.starts_with("http://") {
+        return Err(format!("--gateway {gateway}: use an http:// URL"));
+    }
+    let token_url = format!("{base}/{}", token_path.trim_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let challenge = http_json(
+            http::Request::get(format!("{token_url}/challenge?id={id}")),
+            "",
+        )
+        .await?["challenge"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or("the gateway sent no challenge")?;
+        let signature = b64.encode(key.sign(challenge.as_bytes()).to_bytes());
+        let mut form = format!(
+            "grant_type={}&id={id}&challenge={challenge}&signature={signature}",
+            portcullis::token::CHALLENGE_GRANT_TYPE
+        );
+        if let Some(scope) = scope {
+            // Scope tokens are printable ASCII: escape what a form value cannot hold.
+            let escaped: String = scope
+                .bytes()
+                .map(|b| match b {
+                    b' ' => "+".to_owned(),
+                    b'&' | b'=' | b'+' | b'%' | b'#' => format!("%{b:02X}"),
+                    _ => char::from(b).to_string(),
+                })
+                .collect();
+            form.push_str(&format!("&scope={escaped}"));
+        }
+        let request = http::Request::post(&token_url).header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+        let token = http_json(request, &form).await?["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or("the gateway sent no token")?;
+        println!("{token}");
+        Ok(())
+    })
+}
+
+/// Sends a request with `body` and returns its JSON answer, or the gateway's error.
+async fn http_json(
+    request: http::request::Builder,
+    body: &str,
+) -> Result<serde_json::Value, String> {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let request = request
+        .body(Full::from(body.to_owned()))
+        .map_err(|e| format!("bad URL: {e}"))?;
+    let uri = request.uri().clone();
+    let response =
+        tokio::time::timeout(std::time::Duration::from_secs(30), client.request(request))
+            .await
+            .map_err(|_| format!("{uri}: no answer in 30 s"))?
+            .map_err(|e| format!("{uri}: {e}"))?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("{uri}: {e}"))?
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if !status.is_success() {
+        return Err(format!("{uri}: {status} {json}"));
+    }
+    Ok(json)
 }

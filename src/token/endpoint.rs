@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tower::Service;
 
+use super::challenge::{CHALLENGE_GRANT_TYPE, ChallengeGrant};
 use super::client_auth::{ClientAuthError, ClientCredentials, credentials};
 use super::limit::RateLimit;
 use super::password::{PasswordHash, dummy_hash};
@@ -57,6 +58,9 @@ pub enum Grant {
     Password,
     /// `client_credentials` (RFC 6749 §4.4).
     ClientCredentials,
+    /// The Ed25519 challenge-response grant of private-key identities:
+    /// [`CHALLENGE_GRANT_TYPE`] or its alias `challenge` (see [`super::challenge`]).
+    Challenge,
 }
 
 /// Issues access tokens for users and clients.
@@ -79,6 +83,7 @@ struct Inner {
     grants: HashSet<Grant>,
     limit: Option<Arc<dyn RateLimit>>,
     basic_realm: Arc<str>,
+    challenge: Option<ChallengeGrant>,
 }
 
 #[derive(Serialize)]
@@ -105,6 +110,7 @@ impl TokenEndpoint {
                     .collect(),
                 limit: None,
                 basic_realm: "portcullis".into(),
+                challenge: None,
             }),
         }
     }
@@ -134,6 +140,14 @@ impl TokenEndpoint {
     /// Rate-limits attempts per client address (429 with `Retry-After` beyond).
     pub fn with_rate_limit(mut self, limit: Arc<dyn RateLimit>) -> Self {
         self.inner_mut().limit = Some(limit);
+        self
+    }
+
+    /// Answers the challenge grant of private-key identities (and enables it).
+    pub fn with_challenge_grant(mut self, grant: ChallengeGrant) -> Self {
+        let inner = self.inner_mut();
+        inner.challenge = Some(grant);
+        inner.grants.insert(Grant::Challenge);
         self
     }
 
@@ -241,6 +255,7 @@ impl Inner {
             None => return Err(invalid_request("The grant_type parameter is missing")),
             Some("password") => Grant::Password,
             Some("client_credentials") => Grant::ClientCredentials,
+            Some(CHALLENGE_GRANT_TYPE | "challenge") => Grant::Challenge,
             Some(_) => return Err(unsupported_grant()),
         };
         if !self.grants.contains(&grant) {
@@ -273,6 +288,26 @@ impl Inner {
                     client.claims.clone(),
                     None,
                     Some(id),
+                )
+            }
+            Grant::Challenge => {
+                let Some(challenge) = &self.challenge else {
+                    return Err(unsupported_grant());
+                };
+                let (identity, grant) = challenge
+                    .redeem(
+                        params.get("id"),
+                        params.get("challenge"),
+                        params.get("signature"),
+                    )
+                    .await?;
+                let client_id = client.as_ref().map(|(id, _)| id.clone());
+                (
+                    identity.to_string(),
+                    grant.scope,
+                    grant.claims,
+                    None,
+                    client_id,
                 )
             }
         };
