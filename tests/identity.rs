@@ -622,3 +622,26 @@ async fn the_cli_makes_a_key_and_trades_it_for_a_token() {
     assert_eq!(claims(token.trim())["sub"], id.as_str());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_refused_scope_does_not_burn_the_challenge() {
+    let gw = open_gateway().await;
+    let key = key(42);
+    let (challenge, id) = challenge_for(gw, &key).await;
+    let signature = sign(&key, &challenge);
+    let form = format!(
+        "grant_type={GRANT}&id={id}&challenge={challenge}&signature={signature}&scope=admin"
+    );
+    let request = Request::post(format!("http://{gw}/token"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Full::from(form))
+        .unwrap();
+    assert_error(&send(request).await, "invalid_scope");
+    let answer = redeem(gw, &id, &challenge, &signature).await;
+    assert_eq!(
+        answer.0,
+        StatusCode::OK,
+        "the challenge is still good: {}",
+        answer.2
+    );
+}

@@ -384,8 +384,16 @@ impl ChallengeGrant {
         id: Option<&'a str>,
         challenge: Option<&'a str>,
         signature: Option<&'a str>,
+        accept: impl FnOnce(&IdentityGrant) -> Result<(), Error> + Send + 'a,
     ) -> impl Future<Output = Result<(Identity, IdentityGrant), Error>> + Send + 'a {
-        let checked = self.check(id, challenge, signature, unix_now());
+        // `accept` (the scope check) runs before the nonce is consumed, so a request
+        // that will be refused anyway does not burn the challenge.
+        let checked = self.check(id, challenge, signature, unix_now()).and_then(
+            |(identity, checked, grant)| {
+                accept(&grant)?;
+                Ok((identity, checked, grant))
+            },
+        );
         async move {
             let (identity, checked, grant) = checked?;
             match self
@@ -653,7 +661,8 @@ mod tests {
             let g = g.clone();
             let (idt, text) = (idt.clone(), text.clone());
             futures_util::FutureExt::now_or_never(async move {
-                g.redeem(Some(&idt), Some(&text), Some(&sig)).await
+                g.redeem(Some(&idt), Some(&text), Some(&sig), |_| Ok(()))
+                    .await
             })
             .unwrap()
         };

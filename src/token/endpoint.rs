@@ -299,6 +299,7 @@ impl Inner {
                         params.get("id"),
                         params.get("challenge"),
                         params.get("signature"),
+                        |grant| grant_scope(params.get("scope"), &grant.scope).map(|_| ()),
                     )
                     .await?;
                 let client_id = client.as_ref().map(|(id, _)| id.clone());
