@@ -250,7 +250,7 @@ impl Done {
             method = %self.record.method,
             path = %path,
             status = self.status,
-            latency_ms = latency.as_secs_f64() * 1000.0,
+            latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
             bytes = self.bytes,
             route,
             upstream,
