@@ -231,13 +231,15 @@ impl Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        // No error is worth caching, and RFC 6749 §5.2 wants both on every token
+        // endpoint error, including those a layer in front of it answers.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         match &self {
             Self::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, allow.clone());
             }
             Self::OAuth(e) => {
-                headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
                 if let (OAuthErrorKind::InvalidClient, Some(realm)) = (e.kind, &e.basic_realm) {
                     if let Some(value) = challenge("Basic", realm, &[]) {
                         headers.insert(header::WWW_AUTHENTICATE, value);
