@@ -552,6 +552,42 @@ async fn query_string_token_is_not_accepted() {
     assert_eq!(upstream.count(), 0);
 }
 
+/// SECURITY_CASES rows 59–60: a token in the URL is never used, and never forwarded.
+#[tokio::test]
+async fn a_token_in_the_url_is_refused_next_to_a_header_token_and_on_optional_routes() {
+    let (gw, upstream) = setup().await;
+    let t = token("alice");
+    let description = "Access tokens are not accepted in the URL";
+    let expected = format!(
+        "Bearer realm=\"{REALM}\", error=\"invalid_request\", error_description=\"{description}\""
+    );
+    for (path, bearer) in [
+        (format!("/api/orders?access_token={t}"), true),
+        (format!("/api/orders?page=2&access_token={t}"), true),
+        (format!("/opt/x?access_token={t}"), false),
+    ] {
+        let reply = if bearer {
+            get_bearer(gw, &path, &t).await
+        } else {
+            get(gw, &path, &[]).await
+        };
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some(expected.as_str()),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        upstream.count(),
+        0,
+        "the URL token never reached the upstream"
+    );
+    // A parameter that merely contains the name is not a token.
+    let reply = get_bearer(gw, "/api/orders?my_access_token=1", &t).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
 // === invalid tokens ===
 
 #[tokio::test]

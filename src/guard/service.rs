@@ -51,7 +51,19 @@ where
             return ErrorOr::future(self.inner.call(req));
         }
 
-        let verified = match extract(req.headers(), state.cookie.as_deref()) {
+        // RFC 6750 §2.3 tokens in the URL are never read (RFC 9700 §4.3.2), and one sent
+        // there too must not reach the upstream: with a header token it is two methods
+        // at once (§3.1 invalid_request); on an optional route it is refused rather than
+        // passed on without claims.
+        let url_token = req.uri().query().is_some_and(has_url_token);
+        let credentials = extract(req.headers(), state.cookie.as_deref());
+        if url_token && (credentials != Credentials::None || state.mode == AuthMode::Optional) {
+            return ErrorOr::error(Error::MalformedCredentials {
+                realm: state.realm.clone(),
+                description: "Access tokens are not accepted in the URL",
+            });
+        }
+        let verified = match credentials {
             Credentials::Token(token) => state.authenticator.verify(token, unix_now()),
             Credentials::None if state.mode == AuthMode::Optional => {
                 return ErrorOr::future(self.inner.call(req));
@@ -112,6 +124,13 @@ where
 }
 
 const REVOKED: &str = "The access token was revoked";
+
+/// Whether the query has an `access_token` parameter.
+fn has_url_token(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("access_token"))
+}
 
 fn invalid_token(state: &GuardState, description: &'static str) -> Error {
     Error::InvalidToken {
