@@ -43,7 +43,7 @@ use crate::middleware::BoxService;
 use crate::panic::{CatchPanic, CatchPanicLayer};
 use crate::proxy::{ClientSettings, HopByHopLayer, Proxy, Upstream, UpstreamClient};
 use crate::request_id::{RequestIdLayer, SetRequestId};
-use crate::router::{Router, RouterBuilder};
+use crate::router::{HttpService, Router, RouterBuilder};
 use crate::server::{self, ServerSettings};
 use crate::token::{
     ChallengeEndpoint, ChallengeGrant, Challenges, Client, Grant, Identity, IdentityGrant,
@@ -122,12 +122,7 @@ impl GatewayBuilder {
     /// Routes every request under `prefix` to `service` (see [`Router`]).
     pub fn route<S>(mut self, prefix: &str, service: S) -> Self
     where
-        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
+        S: HttpService,
     {
         self.router = self.router.route(prefix, service);
         self
@@ -136,12 +131,7 @@ impl GatewayBuilder {
     /// Like [`GatewayBuilder::route`], with the names the access log shows.
     pub fn route_with_info<S>(mut self, prefix: &str, info: RouteInfo, service: S) -> Self
     where
-        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
+        S: HttpService,
     {
         self.router = self.router.route_with_info(prefix, info, service);
         self
@@ -150,12 +140,7 @@ impl GatewayBuilder {
     /// Answers one exact path for `methods` (405 with `Allow` for others).
     pub fn endpoint<S>(mut self, path: &str, methods: &[Method], service: S) -> Self
     where
-        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
+        S: HttpService,
     {
         self.router = self.router.endpoint(path, methods, service);
         self
@@ -166,12 +151,7 @@ impl GatewayBuilder {
     pub fn layer<L>(mut self, layer: L) -> Self
     where
         L: Layer<BoxService> + Send + 'static,
-        L::Service: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        <L::Service as Service<Request<Body>>>::Future: Send + 'static,
+        L::Service: HttpService,
     {
         self.layers
             .push(Box::new(move |inner| BoxService::new(layer.layer(inner))));

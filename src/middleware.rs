@@ -43,6 +43,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::body_type::Body;
+use crate::router::HttpService;
 
 /// A type-erased service of the stack: what [`Next`] calls.
 pub type BoxService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
@@ -99,12 +100,7 @@ impl<F> Clone for FromFn<F> {
 
 impl<F, S> Layer<S> for FromFnLayer<F>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
+    S: HttpService,
 {
     type Service = FromFn<F>;
 

@@ -85,6 +85,31 @@ struct Endpoint {
     service: RouteService,
 }
 
+/// A service the router (and the gateway builder, and middleware) can hold: takes the
+/// gateway's requests, never fails (errors are responses), and is cheap to clone and
+/// share across threads. Implemented for every service that fits.
+pub trait HttpService:
+    Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: Service<
+            Request<Body>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A type-erased service, called through `&self` by cloning the inner service.
 #[derive(Clone)]
 struct RouteService(Arc<dyn ErasedService>);
@@ -114,12 +139,7 @@ impl RouterBuilder {
     /// Routes every request under `prefix` (on segment boundaries) to `service`.
     pub fn route<S>(self, prefix: &str, service: S) -> Self
     where
-        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
+        S: HttpService,
     {
         let info = RouteInfo {
             name: trim_prefix(prefix).into(),
@@ -131,12 +151,7 @@ impl RouterBuilder {
     /// Like [`RouterBuilder::route`], with the names the access log shows for it.
     pub fn route_with_info<S>(mut self, prefix: &str, info: RouteInfo, service: S) -> Self
     where
-        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
+        S: HttpService,
     {
         self.routes.push(Entry {
             prefix: trim_prefix(prefix).into(),
@@ -149,12 +164,7 @@ impl RouterBuilder {
     /// Answers `path` exactly, for `methods` only (`HEAD` comes with `GET`).
     pub fn endpoint<S>(mut self, path: &str, methods: &[Method], service: S) -> Self
     where
-        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
+        S: HttpService,
     {
         let mut methods = methods.to_vec();
         if methods.contains(&Method::GET) && !methods.contains(&Method::HEAD) {
@@ -289,12 +299,7 @@ impl Service<Request<Body>> for Router {
 impl RouteService {
     fn new<S>(service: S) -> Self
     where
-        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
+        S: HttpService,
     {
         Self(Arc::new(CloneOnCall(service)))
     }
@@ -302,12 +307,7 @@ impl RouteService {
 
 impl<S> ErasedService for CloneOnCall<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
+    S: HttpService,
 {
     fn call(&self, req: Request<Body>) -> BoxFuture<'static, Response<Body>> {
         let oneshot = self.0.clone().oneshot(req);
