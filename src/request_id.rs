@@ -139,8 +139,20 @@ fn generate() -> HeaderValue {
         hasher.finish() as u32
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let id = format!("{prefix:08x}-{n:012x}");
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    // `{prefix:08x}-{n:012x}`, written by hand: `format!` was a measurable share of a
+    // proxied request's instructions.
+    let mut id = [b'-'; 21];
+    write_hex(&mut id[..8], u64::from(prefix));
+    write_hex(&mut id[9..], n);
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// Writes the low `out.len()` hex digits of `n`, zero-padded.
+fn write_hex(out: &mut [u8], mut n: u64) {
+    for digit in out.iter_mut().rev() {
+        *digit = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+    }
 }
 
 #[cfg(test)]
@@ -162,5 +174,16 @@ mod tests {
         let b = generate();
         assert_ne!(a, b);
         assert!(is_valid(&a));
+        let parse = |id: &HeaderValue| {
+            let (prefix, n) = id.to_str().unwrap().split_once('-').unwrap();
+            assert_eq!((prefix.len(), n.len()), (8, 12), "{id:?}");
+            (prefix.to_owned(), u64::from_str_radix(n, 16).unwrap())
+        };
+        let ((prefix_a, n_a), (prefix_b, n_b)) = (parse(&a), parse(&b));
+        assert_eq!(prefix_a, prefix_b);
+        assert!(n_b > n_a, "the counter goes up");
+        let mut hex = [0; 4];
+        write_hex(&mut hex, 0xbeef);
+        assert_eq!(&hex, b"beef");
     }
 }

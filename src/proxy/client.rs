@@ -1,18 +1,36 @@
-//! The pooled HTTP client that talks to upstreams.
+//! The HTTP/1.1 connection pool that talks to upstreams.
+//!
+//! Built on hyper's `client::conn::http1` rather than hyper-util's legacy client: that
+//! client hashes a pool key (SipHash), locks its pool twice, boxes several futures and
+//! spawns a task per request to notice when a connection is idle again, which together
+//! cost more instructions than the rest of a proxied request. Here each upstream has its
+//! own pool, found once when a route is built; a request pops the most recently used
+//! idle connection (LIFO keeps few connections warm), and the response body hands the
+//! connection back when it ends.
 
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
+use super::upstream::Upstream;
 use crate::body_type::Body;
 
 /// How the gateway connects to upstreams.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientSettings {
-    /// Give up connecting after this long (the legacy client has no default: forever).
+    /// Give up connecting after this long.
     pub connect_timeout: Duration,
     /// Close pooled connections idle this long. Keep it under the upstream's own
     /// keep-alive (Node: 5 s, nginx: 75 s), or a request races the upstream's close.
@@ -31,30 +49,37 @@ impl Default for ClientSettings {
     }
 }
 
-/// A keep-alive connection pool to upstreams, shared by every route.
+/// Keep-alive connection pools to upstreams, one per upstream address, shared by every
+/// route that forwards there.
 ///
-/// Cheap to clone: the pool is shared.
+/// Cheap to clone: the pools are shared.
 #[derive(Clone, Debug)]
 pub struct UpstreamClient {
-    pub(super) inner: Client<HttpConnector, Body>,
+    settings: ClientSettings,
+    pools: Arc<Mutex<HashMap<String, Arc<Pool>>>>,
 }
 
 impl UpstreamClient {
-    /// Builds the pool. Needs a Tokio runtime when requests are sent.
+    /// Builds an empty set of pools. Connections are opened on demand, inside the Tokio
+    /// runtime that sends the requests.
     pub fn new(settings: &ClientSettings) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(settings.connect_timeout));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(settings.pool_idle_timeout)
-            .pool_max_idle_per_host(settings.pool_max_idle_per_host)
-            // The proxy sets Host itself (the upstream's, or the client's with preserve_host).
-            .set_host(false)
-            .build(connector);
-        Self { inner }
+        Self {
+            settings: settings.clone(),
+            pools: Arc::default(),
+        }
+    }
+
+    /// The pool for `upstream`'s address (created on first use).
+    pub(super) fn pool(&self, upstream: &Upstream) -> Arc<Pool> {
+        let address = upstream.address();
+        let mut pools = lock(&self.pools);
+        Arc::clone(pools.entry(address.clone()).or_insert_with(|| {
+            Arc::new(Pool {
+                address,
+                settings: self.settings.clone(),
+                idle: Mutex::default(),
+            })
+        }))
     }
 }
 
@@ -62,4 +87,262 @@ impl Default for UpstreamClient {
     fn default() -> Self {
         Self::new(&ClientSettings::default())
     }
+}
+
+/// The idle connections to one upstream address, oldest first.
+pub(super) struct Pool {
+    /// `host:port`, as `TcpStream::connect` takes it.
+    address: String,
+    settings: ClientSettings,
+    idle: Mutex<Idle>,
+}
+
+#[derive(Default)]
+struct Idle {
+    connections: VecDeque<(http1::SendRequest<Body>, Instant)>,
+    reaper: bool,
+}
+
+/// Why a request got no response from the upstream.
+#[derive(Debug)]
+pub(super) enum SendError {
+    /// The TCP connection could not be made.
+    Connect(std::io::Error),
+    /// The TCP connection was not made within the connect timeout.
+    ConnectTimeout,
+    /// hyper failed: the connection broke, the response was garbled, or the client's
+    /// own request body failed while it was being sent ([`hyper::Error::is_user`]).
+    Http(hyper::Error),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "connect: {e}"),
+            Self::ConnectTimeout => f.write_str("connect: timed out"),
+            Self::Http(e) => {
+                write!(f, "{e}")?;
+                let mut source = std::error::Error::source(e);
+                while let Some(e) = source {
+                    write!(f, ": {e}")?;
+                    source = e.source();
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+// === impl Pool ===
+
+impl Pool {
+    /// Sends `req` (origin-form URI, `Host` set) on an idle connection, or on a new one.
+    ///
+    /// A request that an idle connection refused before writing a byte (the upstream
+    /// closed it while it sat in the pool) is sent again on the next one: hyper gives
+    /// the request back untouched in that case, so no body is lost or sent twice.
+    pub(super) async fn send(
+        self: Arc<Self>,
+        mut req: Request<Body>,
+    ) -> Result<(Response<Incoming>, Connection), SendError> {
+        loop {
+            let (mut sender, reused) = match self.checkout() {
+                Some(sender) => (sender, true),
+                None => (self.connect().await?, false),
+            };
+            match sender.try_send_request(req).await {
+                Ok(response) => {
+                    return Ok((response, Connection { pool: self, sender }));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => {
+                        tracing::debug!(upstream = %self.address, "pooled connection was closed; retrying");
+                        req = unsent;
+                    }
+                    _ => return Err(SendError::Http(e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The most recently used idle connection that is still ready, if any.
+    fn checkout(&self) -> Option<http1::SendRequest<Body>> {
+        let now = Instant::now();
+        let mut idle = lock(&self.idle);
+        while let Some((sender, since)) = idle.connections.pop_back() {
+            if now.saturating_duration_since(since) >= self.settings.pool_idle_timeout {
+                // The newest is too old, so every older one is too.
+                idle.connections.clear();
+                return None;
+            }
+            if sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Puts a ready connection back, dropping the oldest one if the pool is full.
+    fn put(self: &Arc<Self>, sender: http1::SendRequest<Body>) {
+        if self.settings.pool_max_idle_per_host == 0 {
+            return;
+        }
+        let mut idle = lock(&self.idle);
+        if idle.connections.len() >= self.settings.pool_max_idle_per_host {
+            idle.connections.pop_front();
+        }
+        idle.connections.push_back((sender, Instant::now()));
+        if !idle.reaper {
+            idle.reaper = true;
+            spawn_reaper(Arc::downgrade(self), self.settings.pool_idle_timeout);
+        }
+    }
+
+    /// Drops the connections idle for longer than the idle timeout.
+    fn reap(&self) {
+        let now = Instant::now();
+        let mut idle = lock(&self.idle);
+        while idle.connections.front().is_some_and(|(_, since)| {
+            now.saturating_duration_since(*since) >= self.settings.pool_idle_timeout
+        }) {
+            idle.connections.pop_front();
+        }
+    }
+
+    async fn connect(&self) -> Result<http1::SendRequest<Body>, SendError> {
+        let stream = tokio::time::timeout(
+            self.settings.connect_timeout,
+            TcpStream::connect(self.address.as_str()),
+        )
+        .await
+        .map_err(|_elapsed| SendError::ConnectTimeout)?
+        .map_err(SendError::Connect)?;
+        stream.set_nodelay(true).map_err(SendError::Connect)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(SendError::Http)?;
+        let address = self.address.clone();
+        tokio::spawn(async move {
+            // `with_upgrades`: a `101 Switching Protocols` hands the socket to the tunnel.
+            if let Err(e) = connection.with_upgrades().await {
+                tracing::debug!(upstream = %address, error = %e, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("address", &self.address)
+            .field("idle", &lock(&self.idle).connections.len())
+            .finish()
+    }
+}
+
+/// Trims the pool every idle timeout while it exists, so that connections left idle by
+/// a burst are closed even when no request comes to trim them.
+fn spawn_reaper(pool: Weak<Pool>, every: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match pool.upgrade() {
+                Some(pool) => pool.reap(),
+                None => return,
+            }
+        }
+    });
+}
+
+/// A connection lent to one request: back to its pool once the response has ended.
+pub(super) struct Connection {
+    pool: Arc<Pool>,
+    sender: http1::SendRequest<Body>,
+}
+
+impl Connection {
+    /// The response body, returning this connection to the pool when it ends.
+    pub(super) fn body(self, body: Incoming) -> Body {
+        Body::new(PooledBody {
+            body,
+            connection: Some(self),
+            ended: false,
+        })
+    }
+
+    fn release(self) {
+        let Self { pool, mut sender } = self;
+        if sender.is_ready() {
+            pool.put(sender);
+        } else if let (false, Ok(runtime)) =
+            (sender.is_closed(), tokio::runtime::Handle::try_current())
+        {
+            // Still sending the request body (the upstream answered before reading it
+            // all): the connection is reusable once that is done.
+            runtime.spawn(async move {
+                if sender.ready().await.is_ok() {
+                    pool.put(sender);
+                }
+            });
+        }
+    }
+}
+
+/// An upstream response body that returns its connection at the end. Dropped before the
+/// end (the client went away), the connection is dropped too: hyper closes it, since
+/// the rest of the response would be in the way of the next one.
+struct PooledBody {
+    body: Incoming,
+    connection: Option<Connection>,
+    ended: bool,
+}
+
+impl http_body::Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            self.ended = true;
+            if let Some(connection) = self.connection.take() {
+                connection.release();
+            }
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        // hyper's server stops polling a body that says it has ended, so the end may
+        // only be seen here.
+        if let Some(connection) = self.connection.take() {
+            if http_body::Body::is_end_stream(&self.body) {
+                connection.release();
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind, still consistent.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

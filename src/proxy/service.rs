@@ -9,11 +9,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use super::client::UpstreamClient;
+use super::client::{Connection, Pool, SendError, UpstreamClient};
 use super::headers::{conflicting_framing, set_forwarded, strip_hop_by_hop};
 use super::upgrade::spawn_tunnel;
 use super::upstream::Upstream;
@@ -36,7 +37,7 @@ pub struct Proxy {
 
 #[derive(Clone, Debug)]
 struct Inner {
-    client: UpstreamClient,
+    pool: Arc<Pool>,
     upstream: Upstream,
     route: Arc<str>,
     strip_prefix: Option<Box<str>>,
@@ -52,13 +53,17 @@ pin_project! {
     }
 }
 
+/// The upstream exchange: an `async fn` of the pool, so its type has no name.
+type Exchange =
+    Pin<Box<dyn Future<Output = Result<(Response<Incoming>, Connection), SendError>> + Send>>;
+
 pin_project! {
     #[project = StateProj]
     enum State {
         Failed { error: Option<Error> },
         Waiting {
             #[pin]
-            response: tokio::time::Timeout<hyper_util::client::legacy::ResponseFuture>,
+            response: tokio::time::Timeout<Exchange>,
             client_upgrade: Option<OnUpgrade>,
             route: Arc<str>,
         },
@@ -73,7 +78,7 @@ impl Proxy {
         let route = upstream.label().clone();
         Self {
             inner: Arc::new(Inner {
-                client,
+                pool: client.pool(&upstream),
                 upstream,
                 route,
                 strip_prefix: None,
@@ -154,7 +159,7 @@ impl Proxy {
         parts.extensions = http::Extensions::new();
 
         let request = Request::from_parts(parts, body);
-        let response = inner.client.inner.request(request);
+        let response: Exchange = Box::pin(Arc::clone(&inner.pool).send(request));
         ResponseFuture {
             state: State::Waiting {
                 response: tokio::time::timeout(inner.timeout, response),
@@ -208,8 +213,8 @@ impl Future for ResponseFuture {
                 route,
             } => (ready!(response.poll(cx)), client_upgrade, route),
         };
-        let mut response = match result {
-            Ok(Ok(response)) => response,
+        let (mut response, connection) = match result {
+            Ok(Ok(exchange)) => exchange,
             Ok(Err(e)) => return Poll::Ready(Ok(upstream_error(route, &e).into_response())),
             Err(_elapsed) => {
                 tracing::warn!(route = %route, "upstream timed out");
@@ -221,38 +226,30 @@ impl Future for ResponseFuture {
         };
         match client_upgrade.take() {
             Some(client) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                // The connection now belongs to the tunnel.
+                drop(connection);
                 let upstream = hyper::upgrade::on(&mut response);
                 spawn_tunnel(client, upstream, route.clone());
+                Poll::Ready(Ok(response.map(Body::incoming)))
             }
             _ => {
                 strip_hop_by_hop(response.headers_mut());
+                Poll::Ready(Ok(response.map(|body| connection.body(body))))
             }
         }
-        Poll::Ready(Ok(response.map(Body::incoming)))
     }
 }
 
 /// A failure before the upstream's response head: the client's own broken body is a
 /// 400 (it is not the upstream's fault); anything else is a 502.
-fn upstream_error(route: &Arc<str>, error: &hyper_util::client::legacy::Error) -> Error {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    let mut chain = String::new();
-    let mut client_body = false;
-    while let Some(e) = source {
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            client_body |= h.is_user();
+fn upstream_error(route: &Arc<str>, error: &SendError) -> Error {
+    if let SendError::Http(e) = error {
+        if e.is_user() {
+            tracing::info!(route = %route, error = %error, "client request body failed while proxying");
+            return Error::bad_request("The request body is malformed or was cut short");
         }
-        if !chain.is_empty() {
-            chain.push_str(": ");
-        }
-        chain.push_str(&e.to_string());
-        source = e.source();
     }
-    if client_body {
-        tracing::info!(route = %route, error = %chain, "client request body failed while proxying");
-        return Error::bad_request("The request body is malformed or was cut short");
-    }
-    tracing::warn!(route = %route, error = %chain, "upstream request failed");
+    tracing::warn!(route = %route, error = %error, "upstream request failed");
     Error::UpstreamUnavailable {
         route: route.clone(),
     }

@@ -9,7 +9,6 @@ use http::{HeaderValue, Uri};
 /// Where a route forwards to: `http://host:port[/base/path]`.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    scheme: Scheme,
     authority: Authority,
     /// The base path without a trailing slash; empty for `/`.
     base_path: Box<str>,
@@ -63,7 +62,6 @@ impl Upstream {
         let host = HeaderValue::from_str(authority.as_str())
             .map_err(|_| InvalidUpstream("the host is not a valid header value"))?;
         Ok(Self {
-            scheme,
             authority,
             base_path,
             host,
@@ -81,8 +79,15 @@ impl Upstream {
         &self.label
     }
 
-    /// The upstream URI for a request path (already stripped of the route prefix if the
-    /// route says so) and its query, kept byte for byte.
+    /// `host:port` to connect to (port 80 when the URL has none).
+    pub fn address(&self) -> String {
+        let port = self.authority.port_u16().unwrap_or(80);
+        format!("{}:{port}", self.authority.host())
+    }
+
+    /// The origin-form request target (`/base/path?query`) for a request path (already
+    /// stripped of the route prefix if the route says so) and its query, kept byte for
+    /// byte.
     pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
         let mut target = String::with_capacity(
             self.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1) + 1,
@@ -99,12 +104,7 @@ impl Upstream {
             target.push('?');
             target.push_str(query);
         }
-        let path_and_query = PathAndQuery::try_from(target)?;
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
+        Ok(Uri::from(PathAndQuery::try_from(target)?))
     }
 }
 
@@ -122,20 +122,29 @@ mod tests {
 
     #[test]
     fn paths_join_onto_the_base() {
-        assert_eq!(join("http://u:1", "", None), "http://u:1/");
-        assert_eq!(join("http://u:1/", "/x", None), "http://u:1/x");
-        assert_eq!(join("http://u:1/v1", "", None), "http://u:1/v1");
-        assert_eq!(join("http://u:1/v1/", "/x/y", None), "http://u:1/v1/x/y");
-        assert_eq!(join("http://u:1/v1", "/", None), "http://u:1/v1/");
+        assert_eq!(join("http://u:1", "", None), "/");
+        assert_eq!(join("http://u:1/", "/x", None), "/x");
+        assert_eq!(join("http://u:1/v1", "", None), "/v1");
+        assert_eq!(join("http://u:1/v1/", "/x/y", None), "/v1/x/y");
+        assert_eq!(join("http://u:1/v1", "/", None), "/v1/");
     }
 
     #[test]
     fn the_query_is_kept_byte_for_byte() {
         assert_eq!(
             join("http://u:1", "/x", Some("b=2&a=%2F&&c")),
-            "http://u:1/x?b=2&a=%2F&&c"
+            "/x?b=2&a=%2F&&c"
         );
-        assert_eq!(join("http://u:1", "/x", Some("")), "http://u:1/x?");
+        assert_eq!(join("http://u:1", "/x", Some("")), "/x?");
+    }
+
+    #[test]
+    fn the_address_has_a_port() {
+        let address = |url: &str| Upstream::parse(url).unwrap().address();
+        assert_eq!(address("http://u:1/v1"), "u:1");
+        assert_eq!(address("http://example.com"), "example.com:80");
+        assert_eq!(address("http://[::1]:8080/"), "[::1]:8080");
+        assert!("[::1]:8080".parse::<std::net::SocketAddr>().is_ok());
     }
 
     #[test]
