@@ -1,0 +1,264 @@
+//! The upstream connection pool, against a scripted upstream on loopback that counts
+//! the connections it accepts and sees closed.
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use portcullis::Body;
+use portcullis::proxy::{ClientSettings, Proxy, Upstream, UpstreamClient};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+/// How the scripted upstream answers each request.
+#[derive(Clone, Copy)]
+enum Script {
+    /// `200`, `Content-Length: 2`, keep the connection.
+    KeepAlive,
+    /// The same response, then close the socket without saying so (no
+    /// `Connection: close`): the pooled connection goes stale.
+    SilentClose,
+    /// Wait this long, then answer as `KeepAlive`.
+    Slow(Duration),
+    /// Promise 1 MiB, send 2 bytes, hold the connection.
+    Partial,
+}
+
+#[derive(Default)]
+struct Counts {
+    accepted: AtomicUsize,
+    closed: AtomicUsize,
+}
+
+struct ScriptedUpstream {
+    url: String,
+    counts: Arc<Counts>,
+}
+
+impl ScriptedUpstream {
+    async fn start(script: Script) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let counts = Arc::new(Counts::default());
+        let c = Arc::clone(&counts);
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                c.accepted.fetch_add(1, Ordering::SeqCst);
+                let c = Arc::clone(&c);
+                tokio::spawn(async move {
+                    serve(stream, script).await;
+                    c.closed.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Self { url, counts }
+    }
+
+    fn accepted(&self) -> usize {
+        self.counts.accepted.load(Ordering::SeqCst)
+    }
+
+    fn closed(&self) -> usize {
+        self.counts.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// Answers requests (heads only, no bodies) until the peer closes or the script ends it.
+async fn serve(mut stream: TcpStream, script: Script) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        buf.drain(..end);
+        match script {
+            Script::KeepAlive | Script::SilentClose | Script::Slow(_) => {
+                if let Script::Slow(delay) = script {
+                    tokio::time::sleep(delay).await;
+                }
+                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if stream.write_all(ok).await.is_err() {
+                    return;
+                }
+                if let Script::SilentClose = script {
+                    return;
+                }
+            }
+            Script::Partial => {
+                let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\nok";
+                if stream.write_all(head).await.is_err() {
+                    return;
+                }
+                // Hold until the proxy gives up on the connection.
+                while let Ok(n) = stream.read(&mut chunk).await {
+                    if n == 0 {
+                        return;
+                    }
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn proxy(upstream: &ScriptedUpstream, settings: impl FnOnce(&mut ClientSettings)) -> Proxy {
+    let mut s = ClientSettings::default();
+    settings(&mut s);
+    Proxy::new(
+        UpstreamClient::new(&s),
+        Upstream::parse(&upstream.url).unwrap(),
+    )
+}
+
+async fn get(proxy: &Proxy) -> (StatusCode, String) {
+    let req = Request::get("/x")
+        .header("host", "gw")
+        .body(Body::empty())
+        .unwrap();
+    let res = proxy.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// Polls `cond` for up to two seconds: the proxy's connection tasks run on their own.
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_connection() {
+    let upstream = ScriptedUpstream::start(Script::KeepAlive).await;
+    let proxy = proxy(&upstream, |_| {});
+    for _ in 0..5 {
+        assert_eq!(get(&proxy).await, (StatusCode::OK, "ok".into()));
+    }
+    assert_eq!(upstream.accepted(), 1);
+    assert_eq!(upstream.closed(), 0);
+}
+
+#[tokio::test]
+async fn routes_to_one_upstream_share_its_pool() {
+    let upstream = ScriptedUpstream::start(Script::KeepAlive).await;
+    let client = UpstreamClient::default();
+    let a = Proxy::new(client.clone(), Upstream::parse(&upstream.url).unwrap());
+    let b = Proxy::new(
+        client,
+        Upstream::parse(&format!("{}/v2", upstream.url)).unwrap(),
+    );
+    assert_eq!(get(&a).await.0, StatusCode::OK);
+    assert_eq!(get(&b).await.0, StatusCode::OK);
+    assert_eq!(upstream.accepted(), 1);
+}
+
+#[tokio::test]
+async fn a_connection_the_upstream_closed_while_idle_is_not_used_again() {
+    let upstream = ScriptedUpstream::start(Script::SilentClose).await;
+    let proxy = proxy(&upstream, |_| {});
+    for i in 1..=4 {
+        assert_eq!(
+            get(&proxy).await,
+            (StatusCode::OK, "ok".into()),
+            "request {i}"
+        );
+        eventually("the upstream closed", || upstream.closed() == i).await;
+    }
+    assert_eq!(upstream.accepted(), 4);
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_idle_timeout() {
+    let upstream = ScriptedUpstream::start(Script::KeepAlive).await;
+    let proxy = proxy(&upstream, |s| {
+        s.pool_idle_timeout = Duration::from_millis(100)
+    });
+    assert_eq!(get(&proxy).await.0, StatusCode::OK);
+    // No further request comes: the pool itself closes the connection.
+    eventually("the idle connection was closed", || upstream.closed() == 1).await;
+    assert_eq!(get(&proxy).await.0, StatusCode::OK);
+    assert_eq!(upstream.accepted(), 2, "a new connection after the timeout");
+}
+
+#[tokio::test]
+async fn a_response_dropped_before_its_end_does_not_return_its_connection() {
+    let upstream = ScriptedUpstream::start(Script::Partial).await;
+    let proxy = proxy(&upstream, |_| {});
+    let req = Request::get("/x")
+        .header("host", "gw")
+        .body(Body::empty())
+        .unwrap();
+    let res = proxy.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    drop(res);
+    // The rest of that response would be read as the next one's: the connection closes.
+    eventually("the cut connection was closed", || upstream.closed() == 1).await;
+    let req = Request::get("/x")
+        .header("host", "gw")
+        .body(Body::empty())
+        .unwrap();
+    let res = proxy.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(upstream.accepted(), 2);
+}
+
+#[tokio::test]
+async fn the_pool_keeps_at_most_max_idle_connections() {
+    let upstream = ScriptedUpstream::start(Script::Slow(Duration::from_millis(100))).await;
+    let proxy = proxy(&upstream, |s| s.pool_max_idle_per_host = 1);
+    let requests: Vec<_> = (0..3).map(|_| get(&proxy)).collect();
+    for (status, _) in futures_util::future::join_all(requests).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(
+        upstream.accepted(),
+        3,
+        "concurrent requests get a connection each"
+    );
+    eventually("two of three idle connections closed", || {
+        upstream.closed() == 2
+    })
+    .await;
+    assert_eq!(get(&proxy).await.0, StatusCode::OK);
+    assert_eq!(upstream.accepted(), 3, "the kept one is reused");
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502_and_a_later_one_is_reached() {
+    // Reserve a port, close it: nothing listens there yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let proxy = Proxy::new(UpstreamClient::default(), Upstream::parse(&url).unwrap());
+    let req = Request::get("/x")
+        .header("host", "gw")
+        .body(Body::empty())
+        .unwrap();
+    let res = proxy.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    // The failure is not remembered: once something listens, requests go through.
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        serve(stream, Script::KeepAlive).await;
+    });
+    assert_eq!(get(&proxy).await, (StatusCode::OK, "ok".into()));
+}
