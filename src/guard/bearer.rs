@@ -55,11 +55,23 @@ fn parse_authorization(value: &[u8]) -> Credentials<'_> {
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
 fn is_b64token(token: &[u8]) -> bool {
     let body_end = token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
-    body_end > 0
-        && token[..body_end]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    body_end > 0 && token[..body_end].iter().all(|&b| B64TOKEN[usize::from(b)])
 }
+
+/// The `b64token` characters before the `=` padding, as a table: this check runs over
+/// every byte of every token, and a table lookup is a third of the comparisons.
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0u8;
+    loop {
+        table[b as usize] =
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        if b == u8::MAX {
+            break table;
+        }
+        b += 1;
+    }
+};
 
 fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Credentials<'a> {
     let mut found = None;
@@ -140,6 +152,17 @@ mod tests {
             extract(&auth(&["Bearer a", "Bearer b"]), None),
             Credentials::Malformed
         );
+    }
+
+    #[test]
+    fn the_token_alphabet_is_rfc_6750s() {
+        let spec = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/";
+        for b in 0..=u8::MAX {
+            assert_eq!(B64TOKEN[usize::from(b)], spec.contains(&b), "byte {b}");
+        }
+        assert!(is_b64token(b"a.b_c-d~e+f/g=="));
+        assert!(!is_b64token(b"=a"));
+        assert!(!is_b64token(b"a=b"));
     }
 
     #[test]
