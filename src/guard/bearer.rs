@@ -55,7 +55,11 @@ fn parse_authorization(value: &[u8]) -> Credentials<'_> {
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
 fn is_b64token(token: &[u8]) -> bool {
     let body_end = token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
-    body_end > 0 && token[..body_end].iter().all(|&b| B64TOKEN[usize::from(b)])
+    // Branch-free over the bytes (an `all` would test and branch on each one).
+    body_end > 0
+        && token[..body_end]
+            .iter()
+            .fold(true, |ok, &b| ok & B64TOKEN[usize::from(b)])
 }
 
 /// The `b64token` characters before the `=` padding, as a table: this check runs over

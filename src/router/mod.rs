@@ -39,7 +39,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures_util::future::BoxFuture;
 use http::uri::PathAndQuery;
@@ -310,7 +310,21 @@ where
     S: HttpService,
 {
     fn call(&self, req: Request<Body>) -> BoxFuture<'static, Response<Body>> {
-        let oneshot = self.0.clone().oneshot(req);
+        let mut service = self.0.clone();
+        // The gateway's own layers are always ready: ask once without a waker and call
+        // straight away, which spares a `Oneshot` state machine (and its moves of the
+        // request) per request. A service that is not ready is waited for properly.
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Poll::Ready(Ok(())) = service.poll_ready(&mut cx) {
+            let future = service.call(req);
+            return Box::pin(async move {
+                match future.await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            });
+        }
+        let oneshot = service.oneshot(req);
         Box::pin(async move {
             match oneshot.await {
                 Ok(response) => response,
@@ -425,6 +439,52 @@ mod tests {
             get(&r, Method::GET, "/api/administrator").await.2,
             "api /api/administrator"
         );
+    }
+
+    /// Not ready on its first `poll_ready` (it wakes the caller and is ready after).
+    #[derive(Clone)]
+    struct Reluctant {
+        polls: Arc<std::sync::atomic::AtomicUsize>,
+        calls_before_ready: Arc<std::sync::atomic::AtomicUsize>,
+        ready: bool,
+    }
+
+    impl Service<Request<Body>> for Reluctant {
+        type Response = Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<Body>, Infallible>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.polls.fetch_add(1, SeqCst) == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.ready = true;
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _req: Request<Body>) -> Self::Future {
+            if !self.ready {
+                self.calls_before_ready
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            std::future::ready(Ok(Response::new(Body::from("ready"))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_that_is_not_ready_is_waited_for() {
+        let service = Reluctant {
+            polls: Arc::default(),
+            calls_before_ready: Arc::default(),
+            ready: false,
+        };
+        let r = Router::builder().route("/", service.clone()).build();
+        assert_eq!(get(&r, Method::GET, "/x").await.2, "ready");
+        use std::sync::atomic::Ordering::SeqCst;
+        assert_eq!(service.polls.load(SeqCst), 2);
+        assert_eq!(service.calls_before_ready.load(SeqCst), 0);
     }
 
     #[tokio::test]
