@@ -26,6 +26,9 @@ use tokio::net::TcpStream;
 use super::upstream::Upstream;
 use crate::body_type::Body;
 
+/// Idle time before TCP keep-alive probes on upstream connections.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
 /// How the gateway connects to upstreams.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -217,7 +220,7 @@ impl Pool {
         .await
         .map_err(|_elapsed| SendError::ConnectTimeout)?
         .map_err(SendError::Connect)?;
-        stream.set_nodelay(true).map_err(SendError::Connect)?;
+        configure(&stream).map_err(SendError::Connect)?;
         let (sender, connection) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(SendError::Http)?;
@@ -342,7 +345,33 @@ impl Drop for PooledBody {
     }
 }
 
+/// No Nagle delay on request heads; TCP keep-alive to notice an upstream that vanished
+/// under a long request or a WebSocket tunnel.
+fn configure(stream: &TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind, still consistent.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn upstream_sockets_have_nodelay_and_keepalive() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        configure(&stream).unwrap();
+        assert!(stream.nodelay().unwrap());
+        let socket = socket2::SockRef::from(&stream);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), TCP_KEEPALIVE);
+    }
 }
