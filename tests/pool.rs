@@ -120,12 +120,15 @@ fn proxy(upstream: &ScriptedUpstream, settings: impl FnOnce(&mut ClientSettings)
     )
 }
 
-async fn get(proxy: &Proxy) -> (StatusCode, String) {
-    let req = Request::get("/x")
+fn request() -> Request<Body> {
+    Request::get("/x")
         .header("host", "gw")
         .body(Body::empty())
-        .unwrap();
-    let res = proxy.clone().oneshot(req).await.unwrap();
+        .unwrap()
+}
+
+async fn get(proxy: &Proxy) -> (StatusCode, String) {
+    let res = proxy.clone().oneshot(request()).await.unwrap();
     let status = res.status();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8(body.to_vec()).unwrap())
@@ -199,20 +202,12 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
 async fn a_response_dropped_before_its_end_does_not_return_its_connection() {
     let upstream = ScriptedUpstream::start(Script::Partial).await;
     let proxy = proxy(&upstream, |_| {});
-    let req = Request::get("/x")
-        .header("host", "gw")
-        .body(Body::empty())
-        .unwrap();
-    let res = proxy.clone().oneshot(req).await.unwrap();
+    let res = proxy.clone().oneshot(request()).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     drop(res);
     // The rest of that response would be read as the next one's: the connection closes.
     eventually("the cut connection was closed", || upstream.closed() == 1).await;
-    let req = Request::get("/x")
-        .header("host", "gw")
-        .body(Body::empty())
-        .unwrap();
-    let res = proxy.clone().oneshot(req).await.unwrap();
+    let res = proxy.clone().oneshot(request()).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(upstream.accepted(), 2);
 }
@@ -248,11 +243,7 @@ async fn an_unreachable_upstream_is_a_502_and_a_later_one_is_reached() {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let proxy = Proxy::new(UpstreamClient::default(), Upstream::parse(&url).unwrap());
-    let req = Request::get("/x")
-        .header("host", "gw")
-        .body(Body::empty())
-        .unwrap();
-    let res = proxy.clone().oneshot(req).await.unwrap();
+    let res = proxy.clone().oneshot(request()).await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
     // The failure is not remembered: once something listens, requests go through.
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
