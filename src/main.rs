@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc instead of glibc malloc: a proxy allocates and frees small buffers on every
 /// request, and glibc's allocator was a measured share of a one-thread proxy's CPU.
+/// Built with `no_thp`: mimalloc otherwise asks for transparent huge pages, which make
+/// every 2 MiB region it touches resident (10,000 idle connections: 247 MiB with them,
+/// 157 MiB without) and bought no CPU per request in paired runs.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use portcullis::config::{LogFormatConfig, ProcessSecrets};

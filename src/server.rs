@@ -11,16 +11,16 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
 use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
@@ -77,9 +77,11 @@ pub async fn serve<S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let builder = Arc::new(connection_builder(&settings));
-    let limit = Arc::new(Semaphore::new(settings.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let http = Arc::new(Http::new(&settings));
+    let max = u32::try_from(settings.max_connections.max(1)).unwrap_or(u32::MAX);
+    let limit = Arc::new(Semaphore::new(max as usize));
+    // Dropped to tell every connection to finish its request and close.
+    let (stop, stopped) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
@@ -107,14 +109,10 @@ pub async fn serve<S, B>(
             inner: service.clone(),
             peer,
         };
-        let builder = builder.clone();
-        let conn = graceful.watch(
-            builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned(),
-        );
+        let http = http.clone();
+        let stopped = stopped.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            if let Err(e) = http.serve_connection(stream, service, stopped).await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(permit);
@@ -122,33 +120,144 @@ pub async fn serve<S, B>(
     }
 
     drop(listener);
+    drop(stop);
     tracing::info!(
-        connections = graceful.count(),
+        connections = max as usize - limit.available_permits(),
         grace = ?settings.shutdown_grace,
         "shutting down: no longer accepting, finishing in-flight requests"
     );
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        // Every connection holds a permit until it has closed.
+        _ = limit.acquire_many(max) => tracing::info!("all connections closed"),
         () = tokio::time::sleep(settings.shutdown_grace) => {
             tracing::warn!("shutdown grace elapsed; closing the remaining connections");
         }
     }
 }
 
-fn connection_builder(settings: &ServerSettings) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout)
-        .max_buf_size(settings.max_header_size.max(MIN_BUF_SIZE))
-        .max_headers(settings.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(settings.max_header_size).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256);
-    builder
+/// hyper's two protocol builders, configured once and shared by every connection.
+struct Http {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    /// How long a new connection may stay silent before it is closed.
+    first_bytes_timeout: Duration,
+}
+
+/// The HTTP/2 connection preface (RFC 9113, section 3.4): how a prior-knowledge
+/// HTTP/2 client opens a connection.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+impl Http {
+    fn new(settings: &ServerSettings) -> Self {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .header_read_timeout(settings.header_read_timeout)
+            .max_buf_size(settings.max_header_size.max(MIN_BUF_SIZE))
+            .max_headers(settings.max_headers);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(settings.max_header_size).unwrap_or(u32::MAX))
+            .max_concurrent_streams(256);
+        Self {
+            h1,
+            h2,
+            first_bytes_timeout: settings.header_read_timeout,
+        }
+    }
+
+    /// Serves one connection until it closes, or until `stopped` fires and its
+    /// in-flight requests are answered.
+    async fn serve_connection<S, B>(
+        &self,
+        stream: TcpStream,
+        service: ConnService<S>,
+        mut stopped: watch::Receiver<()>,
+    ) -> Result<(), BoxError>
+    where
+        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let sniffed = tokio::select! {
+            biased;
+            _ = stopped.changed() => return Ok(()),
+            sniffed = tokio::time::timeout(self.first_bytes_timeout, sniff(&stream)) => sniffed,
+        };
+        // Silent past the timeout, or closed before a byte: nothing to answer.
+        let Ok(sniffed) = sniffed else {
+            return Ok(());
+        };
+        let Some(protocol) = sniffed? else {
+            return Ok(());
+        };
+        let io = TokioIo::new(stream);
+        match protocol {
+            Protocol::Http1 => {
+                let conn = self.h1.serve_connection(io, service).with_upgrades();
+                finish(conn, stopped, |conn| conn.graceful_shutdown()).await?;
+            }
+            Protocol::Http2 => {
+                let conn = self.h2.serve_connection(io, service);
+                finish(conn, stopped, |conn| conn.graceful_shutdown()).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which protocol a new connection speaks, from its first bytes, or `None` if it
+/// closes before sending any.
+///
+/// The bytes are peeked, not read: they stay in the socket for hyper. hyper-util's
+/// auto builder reads them and hands them back through a rewind buffer instead, and
+/// that short first read makes hyper grow its read buffer from 8 to 16 KiB on every
+/// connection, for the connection's life (heaptrack: 8 KiB of each idle keep-alive
+/// connection).
+async fn sniff(stream: &TcpStream) -> std::io::Result<Option<Protocol>> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(Some(Protocol::Http1));
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Some(Protocol::Http2));
+        }
+        // A split preface (or a request method that starts like it): the socket stays
+        // readable while peeked bytes wait, so wait by time for the rest.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Drives `conn` to its end; once `stopped` fires, asks it to shut down gracefully
+/// (finish in-flight requests, take no new ones) and drives it on.
+async fn finish<C>(
+    conn: C,
+    mut stopped: watch::Receiver<()>,
+    graceful_shutdown: impl FnOnce(Pin<&mut C>),
+) -> Result<(), hyper::Error>
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        biased;
+        result = conn.as_mut() => return result,
+        _ = stopped.changed() => graceful_shutdown(conn.as_mut()),
+    }
+    conn.await
 }
 
 /// Resolves when the process gets SIGINT or SIGTERM.

@@ -252,6 +252,56 @@ async fn a_slow_request_head_is_cut_off() {
 }
 
 #[tokio::test]
+async fn a_silent_connection_is_closed_after_the_header_read_timeout() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "[server]\nheader_read_timeout = \"300ms\"\n").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    // Not a byte sent: the connection must not hold a slot for ever.
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("a silent connection was still open after 5 s"))
+        .ok();
+    assert!(answer.is_empty(), "{answer:?}");
+}
+
+#[tokio::test]
+async fn an_http2_preface_split_across_writes_is_still_http2() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The rest of the preface, then an empty SETTINGS frame.
+    stream
+        .write_all(b"\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    // An HTTP/2 server's first frame is its SETTINGS (type 4); HTTP/1 would answer 400.
+    let mut frame_head = [0u8; 9];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut frame_head))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame_head[3], 0x04, "{frame_head:?}");
+}
+
+#[tokio::test]
+async fn a_request_starting_like_the_http2_preface_is_http1() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "").await;
+    // POST and PUT share the preface's first letter; PRI is a method HTTP/1 refuses.
+    let answer = raw(
+        gw.addr,
+        b"PUT /api/x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(raw_status(&answer), 200, "{answer:?}");
+    assert_eq!(up.count(), 1);
+}
+
+#[tokio::test]
 async fn connections_over_max_connections_wait_for_a_free_slot() {
     let up = Upstream::start(Reply::ok()).await;
     let gw = gateway_with(&up, "[server]\nmax_connections = 1\n").await;
@@ -332,6 +382,34 @@ async fn graceful_shutdown_finishes_in_flight_requests_and_refuses_new_connectio
         TcpStream::connect(gw.addr).await.is_err(),
         "no longer accepting"
     );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_idle_keep_alive_connections_at_once() {
+    let up = Upstream::start(Reply::ok()).await;
+    let mut gw = gateway_with(&up, "[server]\nshutdown_grace = \"60s\"\n").await;
+    let request = b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut idle = TcpStream::connect(gw.addr).await.unwrap();
+    idle.write_all(request).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(WAIT, idle.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw_status(&String::from_utf8_lossy(&buf[..n])), 200);
+    // And one connected that never spoke.
+    let _silent = TcpStream::connect(gw.addr).await.unwrap();
+    gw.shut_down();
+    // Both idle connections close now, not after the 60 s grace.
+    tokio::time::timeout(WAIT, gw.stopped())
+        .await
+        .unwrap_or_else(|_| panic!("shutdown waited on idle connections"))
+        .unwrap();
+    let n = tokio::time::timeout(WAIT, idle.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the idle connection was closed");
 }
 
 #[tokio::test]
