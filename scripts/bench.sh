@@ -10,7 +10,8 @@
 #   portcullis      portcullis, guard on (auth = "required"), token cache on, access log off
 # sends them all the same guarded request with the same HS256 token with wrk (1 thread,
 # BENCH_CONNS connections) in interleaved rounds, and reports medians. Second part:
-# portcullis with ES256 tokens, cache on vs off, and access log on vs off.
+# portcullis with ES256 tokens, cache on vs off, and access log on vs off. Third part:
+# portcullis's memory with BENCH_IDLE idle keep-alive connections open (bench/idle-client.js).
 # Results: bench/out/results.md (also printed), raw numbers in bench/out/raw.tsv.
 #
 # Usage: scripts/bench.sh [-h|--help]
@@ -25,6 +26,7 @@
 #   BENCH_PART2_CONNS   connection count(s) for the second part [256]
 #   BENCH_SKIP_ES256    1: skip ES256 cache on/off [0]
 #   BENCH_SKIP_ACCESSLOG 1: skip access log on/off [0]
+#   BENCH_IDLE          idle keep-alive connections of the third part; 0 skips it [10000]
 #   BENCH_PIN           where processes run [split]:
 #                       split: the server under test alone on BENCH_SERVER_CPU; wrk, and the
 #                         upstream while a proxy is measured, on BENCH_CLIENT_CPU
@@ -32,7 +34,7 @@
 #                         wrk alone on BENCH_CLIENT_CPU
 #                       none: no pinning
 #   BENCH_SERVER_CPU / BENCH_CLIENT_CPU  [0 / 1]
-#   BENCH_PORT_BASE     ports BASE+1..BASE+9 on 127.0.0.1 are used [18400]
+#   BENCH_PORT_BASE     ports BASE+1..BASE+10 on 127.0.0.1 are used [18400]
 #   BENCH_PATH          request path below /api [/items]
 #   BENCH_ALLOW_NO_AUTH 1: keep portcullis in the run even if it lets unauthenticated
 #                       requests through (labelled NO AUTH) [0]
@@ -63,6 +65,7 @@ PART2=${BENCH_PART2:-1}
 PART2_CONNS=${BENCH_PART2_CONNS:-256}
 SKIP_ES256=${BENCH_SKIP_ES256:-0}
 SKIP_ACCESSLOG=${BENCH_SKIP_ACCESSLOG:-0}
+IDLE=${BENCH_IDLE:-10000}
 PIN=${BENCH_PIN:-split}
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
@@ -114,6 +117,7 @@ in_range "$PORT_BASE" 1024 65500 || die "BENCH_PORT_BASE must be 1024..65500"
 in_range "$WAIT_IDLE" 0 3600 || die "BENCH_WAIT_IDLE must be 0..3600 seconds"
 in_range "$RETRIES" 0 10 || die "BENCH_RETRIES must be 0..10"
 in_range "$NOISY_PCT" 1 200 || die "BENCH_NOISY_PCT must be 1..200"
+in_range "$IDLE" 0 100000 || die "BENCH_IDLE must be 0..100000"
 for c in $CONNS $PART2_CONNS; do
   in_range "$c" 1 10000 || die "connection counts must be 1..10000 (got '$c')"
 done
@@ -238,6 +242,8 @@ render() { # render TEMPLATE DEST: replaces @OUT@ @UPSTREAM_PORT@ ... in a bench
     -e "s#@PORTCULLIS_PORT@#${R_PORT:-0}#g" \
     -e "s#@CACHE_ENTRIES@#${R_CACHE:-100000}#g" \
     -e "s#@ACCESS_LOG@#${R_ACCESS_LOG:-false}#g" \
+    -e "s#@HEADER_READ_TIMEOUT@#${R_HEADER_READ_TIMEOUT:-10s}#g" \
+    -e "s#@MAX_CONNECTIONS@#${R_MAX_CONNECTIONS:-10000}#g" \
     -e "s#@ES256_PUBLIC_KEY@#$OUT/keys/es256-public.pem#g" \
     "$1" >"$2"
   if grep -q '@[A-Z0-9_]*@' "$2"; then die "unreplaced placeholder in $2"; fi
@@ -338,19 +344,21 @@ PORT[portcullis]=$((PORT_BASE + 6))
 PORT[pc-es256-cache]=$((PORT_BASE + 7))
 PORT[pc-es256-nocache]=$((PORT_BASE + 8))
 PORT[pc-accesslog]=$((PORT_BASE + 9))
+PORT[pc-idle]=$((PORT_BASE + 10))
 for p in "${PORT[@]}"; do
   port_free "$p" || die "port $p on 127.0.0.1 is in use (choose another BENCH_PORT_BASE)"
 done
 
 URL[upstream]=http://127.0.0.1:${PORT[upstream]}$REQ_PATH
-for n in nginx haproxy koa koa-keyobject portcullis pc-es256-cache pc-es256-nocache pc-accesslog; do
+for n in nginx haproxy koa koa-keyobject portcullis pc-es256-cache pc-es256-nocache pc-accesslog pc-idle; do
   URL[$n]=http://127.0.0.1:${PORT[$n]}/api$REQ_PATH
 done
 LABEL=([upstream]="upstream (nginx, direct)" [nginx]="nginx proxy (no auth)" [haproxy]="HAProxy + jwt_verify"
   [koa]="Koa + koa-jwt + koa-proxies" [koa-keyobject]="Koa (secret as KeyObject)" [portcullis]="portcullis"
   [pc-es256-cache]="portcullis ES256, cache on" [pc-es256-nocache]="portcullis ES256, cache off (max_entries = 0)"
-  [pc-accesslog]="portcullis HS256, access log on" [pc-nolog]="portcullis HS256, access log off")
-AUTH=([upstream]=0 [nginx]=0 [haproxy]=1 [koa]=1 [koa-keyobject]=1 [portcullis]=1 [pc-es256-cache]=1 [pc-es256-nocache]=1 [pc-accesslog]=1)
+  [pc-accesslog]="portcullis HS256, access log on" [pc-nolog]="portcullis HS256, access log off"
+  [pc-idle]="portcullis HS256, idle connections")
+AUTH=([upstream]=0 [nginx]=0 [haproxy]=1 [koa]=1 [koa-keyobject]=1 [portcullis]=1 [pc-es256-cache]=1 [pc-es256-nocache]=1 [pc-accesslog]=1 [pc-idle]=1)
 
 # Tokens: every contender gets the very same token. Lifetime covers the whole run.
 MINT=(node "$BENCH_DIR/mint-token.js")
@@ -608,6 +616,7 @@ n_conns=$(wc -w <<<"$CONNS")
 n_p2conns=$(wc -w <<<"$PART2_CONNS")
 est=$((n_conns * ${#CONTENDERS[@]} * (WARMUP + ROUNDS * DURATION)))
 if ((WANT_PORTCULLIS)) && [[ $PART2 != 0 ]]; then est=$((est + n_p2conns * 4 * (WARMUP + ROUNDS * DURATION))); fi
+if ((WANT_PORTCULLIS && IDLE > 0)); then est=$((est + 10 + IDLE / 500)); fi
 log "output: $OUT; measuring will take about $((est / 60)) min $((est % 60)) s"
 machine_busy() { # % busy of the whole machine over 2 s
   local a b
@@ -694,6 +703,59 @@ if ((WANT_PORTCULLIS)) && [[ $PART2 != 0 ]]; then
   ((${#PART2_NAMES[@]})) && run_part part2 "$PART2_CONNS" "${PART2_NAMES[@]}"
 elif [[ $PART2 != 0 ]]; then
   NOTES+=("second part (ES256 cache, access log) not run: portcullis is not in BENCH_ONLY")
+fi
+
+# --- third part: memory with BENCH_IDLE idle keep-alive connections ---
+# A fresh portcullis (no load before) with room for them: header_read_timeout, which also
+# closes idle keep-alive connections, is raised to 300 s and max_connections above IDLE.
+# bench/idle-client.js opens them in batches of 500, one guarded request on each, and keeps
+# them open and silent; VmRSS is read once all are open and the process has settled.
+status_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+IDLE_RESULT=
+if ((WANT_PORTCULLIS && IDLE > 0)); then
+  need=$((IDLE + 1024))
+  hard=$(ulimit -Hn)
+  if [[ $hard != unlimited ]] && ((hard < need)); then
+    NOTES+=("third part skipped: $IDLE idle connections need $need open files, the hard limit is $hard")
+  else
+    ulimit -n "$need"
+    R_HEADER_READ_TIMEOUT=300s R_MAX_CONNECTIONS=$((IDLE + 100)) start_portcullis pc-idle "$PC_TOML" 100000 false
+    if wait_ready pc-idle && check pc-idle hs; then
+      pid=${MAIN_PID[pc-idle]}
+      sleep 1
+      idle_base=$(status_kib "$pid" VmRSS)
+      idle_out=$OUT/logs/idle-client.out
+      : >"$idle_out"
+      # The client holds its connections until it is killed.
+      pin_cmd "$CLIENT_CPU"
+      "${PIN_CMD[@]}" node "$BENCH_DIR/idle-client.js" 127.0.0.1 "${PORT[pc-idle]}" "$IDLE" "/api$REQ_PATH" "$TOKEN_HS" >"$idle_out" 2>&1 </dev/null &
+      idle_client=$!
+      PIDS+=("$idle_client")
+      for ((i = 0; i < 1200; i++)); do # 120 s at most
+        [[ -s $idle_out ]] && break
+        kill -0 "$idle_client" 2>/dev/null || break
+        sleep 0.1
+      done
+      sleep 2
+      idle_fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+      idle_rss=$(status_kib "$pid" VmRSS)
+      idle_hwm=$(status_kib "$pid" VmHWM)
+      idle_line=$(head -n1 "$idle_out")
+      kill -TERM "$idle_client" 2>/dev/null || true
+      kill -TERM "$pid" 2>/dev/null || true
+      opened=$(sed -n 's/.*"opened":\([0-9]*\).*/\1/p' <<<"$idle_line")
+      idle_ok=$(sed -n 's/.*"ok":\([0-9]*\).*/\1/p' <<<"$idle_line")
+      if [[ -n $opened ]]; then
+        IDLE_RESULT="$opened $idle_ok $idle_base $idle_rss $idle_hwm $idle_fds"
+        first_error=$(sed -n 's/.*"first_error":"\([^"]*\)".*/\1/p' <<<"$idle_line")
+        [[ -n $first_error ]] && NOTES+=("third part: $((IDLE - opened)) connection(s) failed; first error: $first_error")
+      else
+        NOTES+=("third part: the idle client did not report: $(tail -n 3 "$idle_out" | paste -sd ' ' -)")
+      fi
+    else
+      NOTES+=("third part skipped: pc-idle did not pass its checks: $CHECK_FAILURES")
+    fi
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -820,6 +882,18 @@ RESULTS=$OUT/results.md
     done
   fi
 
+  if [[ -n $IDLE_RESULT ]]; then
+    read -r opened idle_ok idle_base idle_rss idle_hwm idle_fds <<<"$IDLE_RESULT"
+    echo
+    echo "## Third part: memory with $IDLE idle keep-alive connections (portcullis)"
+    echo
+    echo "| connections open | answered 200 | open files | RSS before | RSS with them open | per connection | peak RSS |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| $opened | $idle_ok | $idle_fds | $(mib "$idle_base") | **$(mib "$idle_rss")** | $(awk -v a="$idle_rss" -v b="$idle_base" -v n="$opened" 'BEGIN { if (n > 0) printf "%.1f KiB", (a - b) / n; else printf "n/a" }') | $(mib "$idle_hwm") |"
+    echo
+    echo "Open files include the upstream connections the first requests opened (up to 500 at once)."
+  fi
+
   if ((WANT_PORTCULLIS)); then
     echo
     echo "## The bars of issue 6 (this run)"
@@ -838,6 +912,10 @@ RESULTS=$OUT/results.md
       line+=" peak RSS $(mib "$prss") (< 32 MiB at 256)"
       echo "$line"
     done
+    if [[ -n $IDLE_RESULT ]]; then
+      read -r opened _ _ idle_rss _ <<<"$IDLE_RESULT"
+      echo "- $opened idle keep-alive connections: RSS $(mib "$idle_rss") (< 200 MiB at 10000)"
+    fi
   fi
 
   if ((CLIENT_BOUND)); then
