@@ -178,9 +178,12 @@ impl GatewayBuilder {
 
     /// Finishes the gateway.
     pub fn build(self) -> Gateway {
+        // RouteInfo is for the access log, and for middleware that may read it.
+        let route_info = self.access_log || !self.layers.is_empty();
         let router = self
             .router
             .endpoint("/healthz", &[Method::GET], service_fn(healthz))
+            .route_info(route_info)
             .build();
         let mut summary = self.summary;
         summary.push("GET /healthz (built-in)".to_owned());
@@ -867,5 +870,61 @@ impl Future for CoreFuture {
             Self::Router(future) => std::pin::Pin::new(future).poll(cx),
             Self::Layered(future) => future.as_mut().poll(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::middleware::{Next, from_fn};
+
+    fn ok() -> impl HttpService {
+        service_fn(|_req: Request<Body>| async { Ok(Response::new(Body::from("ok"))) })
+    }
+
+    async fn route_info_seen(gateway: Gateway) -> bool {
+        let res = gateway
+            .service()
+            .oneshot(Request::get("/api/x").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.extensions().get::<RouteInfo>().is_some()
+    }
+
+    #[tokio::test]
+    async fn route_info_is_set_only_when_something_can_read_it() {
+        // Access log on: it names the route.
+        let logged = Gateway::builder().route("/api", ok()).build();
+        assert!(route_info_seen(logged).await);
+
+        // Access log off, no middleware: nothing reads it, so it is not allocated.
+        let bare = Gateway::builder()
+            .access_log(false)
+            .route("/api", ok())
+            .build();
+        assert!(!route_info_seen(bare).await);
+
+        // Access log off, user middleware: it may read it, so it is there.
+        static SEEN: AtomicBool = AtomicBool::new(false);
+        async fn peek(req: Request<Body>, next: Next) -> Response<Body> {
+            let res = next.run(req).await;
+            SEEN.store(
+                res.extensions().get::<RouteInfo>().is_some(),
+                Ordering::SeqCst,
+            );
+            res
+        }
+        let layered = Gateway::builder()
+            .access_log(false)
+            .layer(from_fn(peek))
+            .route("/api", ok())
+            .build();
+        assert!(route_info_seen(layered).await);
+        assert!(SEEN.load(Ordering::SeqCst));
     }
 }

@@ -34,6 +34,7 @@ pub mod server;
 pub mod token;
 
 mod body_type;
+mod ready;
 mod urlencoded;
 
 pub use body::BodyParserLayer;

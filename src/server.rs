@@ -15,17 +15,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tower::Service;
 use tower::util::Oneshot;
-use tower::{Service, ServiceExt};
 
 use crate::body_type::BoxError;
 use crate::context::ClientAddr;
+use crate::ready;
 
 /// How the server treats connections.
 #[derive(Debug, Clone)]
@@ -297,10 +299,10 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Oneshot<S, Request<Incoming>>;
+    type Future = Either<S::Future, Oneshot<S, Request<Incoming>>>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(ClientAddr(self.peer));
-        self.inner.clone().oneshot(req)
+        ready::call(self.inner.clone(), req)
     }
 }

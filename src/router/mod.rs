@@ -39,16 +39,17 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response, Uri};
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 use crate::body_type::Body;
 use crate::context::RouteInfo;
 use crate::error::{self, Error};
+use crate::ready;
 
 /// Routes requests to services by path prefix or exact endpoint path.
 ///
@@ -63,12 +64,15 @@ pub struct Router {
 pub struct RouterBuilder {
     routes: Vec<Entry>,
     endpoints: Vec<Endpoint>,
+    untagged: bool,
 }
 
 struct Inner {
     /// Sorted by prefix length, longest first.
     routes: Vec<Entry>,
     endpoints: Vec<Endpoint>,
+    /// Whether routed responses get a [`RouteInfo`] extension.
+    tagged: bool,
 }
 
 struct Entry {
@@ -187,6 +191,13 @@ impl RouterBuilder {
         self
     }
 
+    /// Whether routed responses carry a [`RouteInfo`] extension (they do by default).
+    /// Inserting it allocates; the gateway turns it off when nothing reads it.
+    pub fn route_info(mut self, enabled: bool) -> Self {
+        self.untagged = !enabled;
+        self
+    }
+
     /// Finishes the router. Among routes with the same prefix, the last added wins.
     pub fn build(mut self) -> Router {
         self.routes.reverse();
@@ -197,6 +208,7 @@ impl RouterBuilder {
             inner: Arc::new(Inner {
                 routes: self.routes,
                 endpoints: self.endpoints,
+                tagged: !self.untagged,
             }),
         }
     }
@@ -244,7 +256,7 @@ impl Router {
         if let Some(endpoint) = self.inner.endpoints.iter().find(|e| *e.path == *path) {
             let method = req.method();
             if endpoint.methods.contains(method) {
-                return ResponseFuture::routed(endpoint.service.0.call(req), &endpoint.info);
+                return self.routed(&endpoint.service, &endpoint.info, req);
             }
             let response = if method == Method::OPTIONS {
                 error::allow_response(endpoint.allow.clone())
@@ -263,8 +275,23 @@ impl Router {
             .iter()
             .find(|e| matches_prefix(path, &e.prefix))
         {
-            Some(entry) => ResponseFuture::routed(entry.service.0.call(req), &entry.info),
+            Some(entry) => self.routed(&entry.service, &entry.info, req),
             None => ResponseFuture::error(Error::NotFound),
+        }
+    }
+
+    fn routed(
+        &self,
+        service: &RouteService,
+        info: &RouteInfo,
+        req: Request<Body>,
+    ) -> ResponseFuture {
+        let info = self.inner.tagged.then(|| info.clone());
+        ResponseFuture {
+            state: State::Routed {
+                future: service.0.call(req),
+                info,
+            },
         }
     }
 }
@@ -310,23 +337,9 @@ where
     S: HttpService,
 {
     fn call(&self, req: Request<Body>) -> BoxFuture<'static, Response<Body>> {
-        let mut service = self.0.clone();
-        // The gateway's own layers are always ready: ask once without a waker and call
-        // straight away, which spares a `Oneshot` state machine (and its moves of the
-        // request) per request. A service that is not ready is waited for properly.
-        let mut cx = Context::from_waker(Waker::noop());
-        if let Poll::Ready(Ok(())) = service.poll_ready(&mut cx) {
-            let future = service.call(req);
-            return Box::pin(async move {
-                match future.await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                }
-            });
-        }
-        let oneshot = service.oneshot(req);
+        let future = ready::call(self.0.clone(), req);
         Box::pin(async move {
-            match oneshot.await {
+            match future.await {
                 Ok(response) => response,
                 Err(never) => match never {},
             }
@@ -345,15 +358,6 @@ impl ResponseFuture {
 
     fn error(error: Error) -> Self {
         Self::ready(error.into_response())
-    }
-
-    fn routed(future: BoxFuture<'static, Response<Body>>, info: &RouteInfo) -> Self {
-        Self {
-            state: State::Routed {
-                future,
-                info: Some(info.clone()),
-            },
-        }
     }
 }
 
@@ -382,7 +386,7 @@ mod tests {
     use super::*;
     use http::StatusCode;
     use http_body_util::BodyExt;
-    use tower::service_fn;
+    use tower::{ServiceExt, service_fn};
 
     fn echo_path(
         tag: &'static str,
@@ -539,5 +543,17 @@ mod tests {
         let req = Request::get("/api/x").body(Body::empty()).unwrap();
         let res = r.oneshot(req).await.unwrap();
         assert_eq!(&*res.extensions().get::<RouteInfo>().unwrap().name, "/api");
+    }
+
+    #[tokio::test]
+    async fn route_info_can_be_turned_off() {
+        let r = Router::builder()
+            .route("/api", echo_path("api"))
+            .route_info(false)
+            .build();
+        let req = Request::get("/api/x").body(Body::empty()).unwrap();
+        let res = r.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.extensions().get::<RouteInfo>().is_none());
     }
 }
