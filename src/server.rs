@@ -80,7 +80,9 @@ pub async fn serve<S, B>(
     B::Error: Into<BoxError>,
 {
     let http = Arc::new(Http::new(&settings));
-    let max = u32::try_from(settings.max_connections.max(1)).unwrap_or(u32::MAX);
+    // Within what the semaphore takes (it panics above) and `acquire_many` can wait for.
+    let max = settings.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let max = u32::try_from(max).unwrap_or(u32::MAX);
     let limit = Arc::new(Semaphore::new(max as usize));
     // Dropped to tell every connection to finish its request and close.
     let (stop, stopped) = watch::channel(());

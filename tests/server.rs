@@ -302,6 +302,14 @@ async fn a_request_starting_like_the_http2_preface_is_http1() {
 }
 
 #[tokio::test]
+async fn a_huge_max_connections_is_served_not_a_panic() {
+    // TOML's largest integer: over tokio's semaphore limit (2^61 permits).
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "[server]\nmax_connections = 9223372036854775807\n").await;
+    assert_eq!(get(&gw.url("/api/x")).await.status(), 200);
+}
+
+#[tokio::test]
 async fn connections_over_max_connections_wait_for_a_free_slot() {
     let up = Upstream::start(Reply::ok()).await;
     let gw = gateway_with(&up, "[server]\nmax_connections = 1\n").await;
