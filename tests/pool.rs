@@ -2,12 +2,15 @@
 //! the connections it accepts and sees closed.
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 use portcullis::Body;
 use portcullis::proxy::{ClientSettings, Proxy, Upstream, UpstreamClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,12 +29,16 @@ enum Script {
     Slow(Duration),
     /// Promise 1 MiB, send 2 bytes, hold the connection.
     Partial,
+    /// Answer as `KeepAlive` as soon as the head is in, then read the request body.
+    EarlyAnswer,
 }
 
 #[derive(Default)]
 struct Counts {
     accepted: AtomicUsize,
     closed: AtomicUsize,
+    /// Request bodies read to their end.
+    bodies: AtomicUsize,
 }
 
 struct ScriptedUpstream {
@@ -51,7 +58,7 @@ impl ScriptedUpstream {
                 c.accepted.fetch_add(1, Ordering::SeqCst);
                 let c = Arc::clone(&c);
                 tokio::spawn(async move {
-                    serve(stream, script).await;
+                    serve(stream, script, &c).await;
                     c.closed.fetch_add(1, Ordering::SeqCst);
                 });
             }
@@ -66,10 +73,15 @@ impl ScriptedUpstream {
     fn closed(&self) -> usize {
         self.counts.closed.load(Ordering::SeqCst)
     }
+
+    fn bodies(&self) -> usize {
+        self.counts.bodies.load(Ordering::SeqCst)
+    }
 }
 
-/// Answers requests (heads only, no bodies) until the peer closes or the script ends it.
-async fn serve(mut stream: TcpStream, script: Script) {
+/// Answers requests until the peer closes or the script ends it. Only `EarlyAnswer`
+/// reads request bodies (by `content-length`).
+async fn serve(mut stream: TcpStream, script: Script, counts: &Counts) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -80,6 +92,7 @@ async fn serve(mut stream: TcpStream, script: Script) {
             }
         }
         let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
         buf.drain(..end);
         match script {
             Script::KeepAlive | Script::SilentClose | Script::Slow(_) => {
@@ -93,6 +106,24 @@ async fn serve(mut stream: TcpStream, script: Script) {
                 if let Script::SilentClose = script {
                     return;
                 }
+            }
+            Script::EarlyAnswer => {
+                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if stream.write_all(ok).await.is_err() {
+                    return;
+                }
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .map_or(0, |n| n.trim().parse().unwrap());
+                while buf.len() < length {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                buf.drain(..length);
+                counts.bodies.fetch_add(1, Ordering::SeqCst);
             }
             Script::Partial => {
                 let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\nok";
@@ -213,6 +244,42 @@ async fn a_response_dropped_before_its_end_does_not_return_its_connection() {
 }
 
 #[tokio::test]
+async fn a_connection_answered_before_the_request_body_was_sent_is_reused_after_it() {
+    let upstream = ScriptedUpstream::start(Script::EarlyAnswer).await;
+    let proxy = proxy(&upstream, |_| {});
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<_, Infallible>(Frame::data(chunk)), rx))
+    });
+    let req = Request::post("/upload")
+        .header("host", "gw")
+        .header("content-length", "4")
+        .body(Body::new(StreamBody::new(chunks)))
+        .unwrap();
+    tx.send(Bytes::from_static(b"ab")).await.unwrap();
+    let res = proxy.clone().oneshot(req).await.unwrap();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"ok");
+    assert_eq!(
+        upstream.bodies(),
+        0,
+        "the response ended before the request body"
+    );
+    // The rest of the request body goes out after the exchange has ended ...
+    tx.send(Bytes::from_static(b"cd")).await.unwrap();
+    eventually("the upstream read the whole body", || {
+        upstream.bodies() == 1
+    })
+    .await;
+    // ... and the connection is pooled once it has (give the hand-back a moment).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(get(&proxy).await, (StatusCode::OK, "ok".into()));
+    assert_eq!(upstream.accepted(), 1, "the connection was reused");
+    assert_eq!(upstream.closed(), 0);
+}
+
+#[tokio::test]
 async fn the_pool_keeps_at_most_max_idle_connections() {
     let upstream = ScriptedUpstream::start(Script::Slow(Duration::from_millis(100))).await;
     let proxy = proxy(&upstream, |s| s.pool_max_idle_per_host = 1);
@@ -249,7 +316,7 @@ async fn an_unreachable_upstream_is_a_502_and_a_later_one_is_reached() {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
-        serve(stream, Script::KeepAlive).await;
+        serve(stream, Script::KeepAlive, &Counts::default()).await;
     });
     assert_eq!(get(&proxy).await, (StatusCode::OK, "ok".into()));
 }

@@ -757,3 +757,27 @@ async fn an_h2c_upgrade_is_not_forwarded() {
     assert!(!seen.contains_key("http2-settings"), "{seen:?}");
     assert!(!seen.contains_key("connection"), "{seen:?}");
 }
+
+#[tokio::test]
+async fn a_websocket_upgrade_the_upstream_declines_is_answered_like_any_response() {
+    let (up, gw) = standard(Reply::status(426, "no websockets here")).await;
+    for _ in 0..2 {
+        let req = Request::get(gw.url("/api/ws"))
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .body(empty())
+            .unwrap();
+        let res = send(req).await;
+        assert_eq!(res.status(), 426);
+        assert_eq!(res.body().as_ref(), b"no websockets here");
+        assert_eq!(
+            up.last().headers["upgrade"].to_str().unwrap(),
+            "websocket",
+            "the upgrade was offered to the upstream"
+        );
+    }
+    assert_eq!(get(&gw.url("/api/plain")).await.status(), 426);
+    assert_eq!(up.count(), 3);
+}
