@@ -761,8 +761,10 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 4. results
 
-# medians NAME PART CONNS -> "rps p50 p99 errors_total rss_max cpu_srv cpu_client_core log_bytes_per_req cpu_wrk cpu_other"
-# (empty if no data)
+# medians NAME PART CONNS -> "rps p50 p99 errors_total rss_max cpu_srv cpu_client_core log_bytes_per_req cpu_wrk cpu_other
+#                              cpu_us_per_request" (empty if no data). The last is the server's
+# CPU time per request (median over runs): a stall of the shared machine lowers req/s but
+# not the work each request costs, so this ratio moves far less from run to run.
 medians() {
   awk -F'\t' -v n="$1" -v p="$2" -v c="$3" '
     function med(a, k,    i, j, t) {
@@ -772,9 +774,10 @@ medians() {
     NR > 1 && $1 == p && $2 == c && $4 == n {
       k++; rps[k] = $5; p50[k] = $6; p99[k] = $8; err += $9; if ($10 > rss) rss = $10
       cs[k] = $11; cc[k] = $12; cw[k] = $13; co[k] = $14; if ($15 > 0) lb[k] = $16 / $15; else lb[k] = 0
+      cpr[k] = ($5 > 0) ? $11 * 10000 / $5 : 0
     }
     END {
-      if (k) printf "%.1f %d %d %d %d %d %d %.1f %d %d\n", med(rps, k), med(p50, k), med(p99, k), err, rss, med(cs, k), med(cc, k), med(lb, k), med(cw, k), med(co, k)
+      if (k) printf "%.1f %d %d %d %d %d %d %.1f %d %d %.1f\n", med(rps, k), med(p50, k), med(p99, k), err, rss, med(cs, k), med(cc, k), med(lb, k), med(cw, k), med(co, k), med(cpr, k)
     }' "$RAW"
 }
 fmt_us() { awk -v u="$1" 'BEGIN { if (u < 1000) printf "%d µs", u; else printf "%.2f ms", u / 1000 }'; }
@@ -820,35 +823,35 @@ RESULTS=$OUT/results.md
     none) echo "- Pinning: none" ;;
   esac
   echo "- Machine busy before the run: ${MACHINE_BUSY}%$( ((MACHINE_BUSY > 10)) && echo ' (WARNING: other load; numbers are noisy)')"
-  echo "- Errors: non-2xx/3xx responses plus socket errors and timeouts, summed over all rounds. CPU srv · wrk · other: median CPU use, in % of one core, of the server process, of wrk, and of everything else on the machine except the upstream (other load: noise; a run with other ≥ $NOISY_PCT% is redone up to $RETRIES times, $RETRIED run(s) were redone). Peak RSS: VmHWM of the server process (nginx: its worker), reset before each run, max over rounds."
+  echo "- Errors: non-2xx/3xx responses plus socket errors and timeouts, summed over all rounds. CPU srv · wrk · other: median CPU use, in % of one core, of the server process, of wrk, and of everything else on the machine except the upstream (other load: noise; a run with other ≥ $NOISY_PCT% is redone up to $RETRIES times, $RETRIED run(s) were redone). Peak RSS: VmHWM of the server process (nginx: its worker), reset before each run, max over rounds. CPU per request: the server process's CPU time (user + system) per answered request, median over rounds; a stall of this shared machine lowers req/s in a round but not what each request costs, so the ratio of these moves much less between runs than the ratio of req/s."
   echo
   echo "## Headline: guarded request, HS256, one worker each"
   for c in $CONNS; do
     echo
     echo "### $c connections"
     echo
-    head="| contender | req/s | p50 | p99 | errors | peak RSS | CPU srv · wrk · other | of upstream |"
-    sep="|---|---:|---:|---:|---:|---:|---:|---:|"
+    head="| contender | req/s | p50 | p99 | errors | peak RSS | CPU srv · wrk · other | CPU per request | of upstream |"
+    sep="|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     pc=
     up=
     if ((WANT_PORTCULLIS)); then pc=$(medians portcullis main "$c"); fi
     if sel upstream; then up=$(medians upstream main "$c"); fi
     if [[ -n $pc ]]; then
-      head+=" portcullis req/s ÷ this | portcullis p99 ÷ this |"
-      sep+="---:|---:|"
+      head+=" portcullis req/s ÷ this | portcullis p99 ÷ this | this CPU per request ÷ portcullis's |"
+      sep+="---:|---:|---:|"
     fi
     echo "$head"
     echo "$sep"
     for n in "${CONTENDERS[@]}"; do
       m=$(medians "$n" main "$c")
       [[ -n $m ]] || continue
-      read -r rps p50 p99 err rss cs cc _ cw co <<<"$m"
+      read -r rps p50 p99 err rss cs cc _ cw co cpr <<<"$m"
       quality "$cs" "$cc" "$co"
-      row="| ${LABEL[$n]} | $(fmt_rps "$rps") | $(fmt_us "$p50") | $(fmt_us "$p99") | $err | $(mib "$rss") | $cs · $cw · $co%$MARK | "
+      row="| ${LABEL[$n]} | $(fmt_rps "$rps") | $(fmt_us "$p50") | $(fmt_us "$p99") | $err | $(mib "$rss") | $cs · $cw · $co%$MARK | $cpr µs | "
       if [[ -n $up ]]; then row+="$(awk -v a="$rps" -v b="${up%% *}" 'BEGIN { printf "%.0f%%", 100 * a / b }') |"; else row+="n/a |"; fi
       if [[ -n $pc ]]; then
-        read -r prps _ pp99 _ <<<"$pc"
-        if [[ $n == portcullis ]]; then row+=" — | — |"; else row+=" $(ratio "$prps" "$rps") | $(ratio "$pp99" "$p99") |"; fi
+        read -r prps _ pp99 _ _ _ _ _ _ _ pcpr <<<"$pc"
+        if [[ $n == portcullis ]]; then row+=" — | — | — |"; else row+=" $(ratio "$prps" "$rps") | $(ratio "$pp99" "$p99") | $(ratio "$cpr" "$pcpr") |"; fi
       fi
       echo "$row"
     done
@@ -901,14 +904,20 @@ RESULTS=$OUT/results.md
     for c in $CONNS; do
       pc=$(medians portcullis main "$c")
       [[ -n $pc ]] || continue
-      read -r prps _ pp99 _ prss _ <<<"$pc"
+      read -r prps _ pp99 _ prss _ _ _ _ _ pcpr <<<"$pc"
       line="- $c connections:"
       if m=$(medians nginx main "$c") && [[ -n $m ]]; then
-        read -r r _ p _ <<<"$m"
-        line+=" vs nginx $(ratio "$prps" "$r") req/s (≥ 1.00x), p99 $(ratio "$pp99" "$p") of nginx's (≤ 1.00x);"
+        read -r r _ p _ _ _ _ _ _ _ cpr <<<"$m"
+        line+=" vs nginx $(ratio "$prps" "$r") req/s (≥ 1.00x; by CPU per request $(ratio "$cpr" "$pcpr")), p99 $(ratio "$pp99" "$p") of nginx's (≤ 1.00x);"
       fi
-      if m=$(medians haproxy main "$c") && [[ -n $m ]]; then line+=" vs HAProxy $(ratio "$prps" "${m%% *}") (≥ 1.25x);"; fi
-      if m=$(medians koa main "$c") && [[ -n $m ]]; then line+=" vs Koa $(ratio "$prps" "${m%% *}") (≥ 40x);"; fi
+      if m=$(medians haproxy main "$c") && [[ -n $m ]]; then
+        read -r r _ _ _ _ _ _ _ _ _ cpr <<<"$m"
+        line+=" vs HAProxy $(ratio "$prps" "$r") (≥ 1.25x; by CPU per request $(ratio "$cpr" "$pcpr"));"
+      fi
+      if m=$(medians koa main "$c") && [[ -n $m ]]; then
+        read -r r _ _ _ _ _ _ _ _ _ cpr <<<"$m"
+        line+=" vs Koa $(ratio "$prps" "$r") (≥ 40x; by CPU per request $(ratio "$cpr" "$pcpr"));"
+      fi
       line+=" peak RSS $(mib "$prss") (< 32 MiB at 256)"
       echo "$line"
     done
@@ -931,7 +940,7 @@ RESULTS=$OUT/results.md
     printf -- '- %s\n' "${NOTES[@]}"
   fi
   echo
-  echo "Raw numbers per run: \`bench/out/raw.tsv\`; wrk outputs: \`bench/out/wrk/\`; main part took ${MAIN_SECS} s."
+  echo "Raw numbers per run: \`${RAW#"$ROOT"/}\`; wrk outputs: \`${OUT#"$ROOT"/}/wrk/\`; main part took ${MAIN_SECS} s."
 } >"$RESULTS"
 
 echo
