@@ -862,21 +862,23 @@ RESULTS=$OUT/results.md
     echo "## Second part: what the cache and the access log cost (portcullis, $PART2_CONNS connections)"
     for c in $PART2_CONNS; do
       echo
-      echo "| portcullis configuration | req/s | p50 | p99 | errors | peak RSS | CPU srv · wrk · other |"
-      echo "|---|---:|---:|---:|---:|---:|---:|"
+      echo "| portcullis configuration | req/s | p50 | p99 | errors | peak RSS | CPU srv · wrk · other | CPU per request |"
+      echo "|---|---:|---:|---:|---:|---:|---:|---:|"
       for n in "${PART2_NAMES[@]}"; do
         m=$(medians "$n" part2 "$c")
         [[ -n $m ]] || continue
-        read -r rps p50 p99 err rss cs cc _ cw co <<<"$m"
+        read -r rps p50 p99 err rss cs cc _ cw co cpr <<<"$m"
         label=${LABEL[$n]}
         [[ $n == portcullis ]] && label="${LABEL[pc-nolog]}${LABEL[portcullis]#portcullis}"
         quality "$cs" "$cc" "$co"
-        echo "| $label | $(fmt_rps "$rps") | $(fmt_us "$p50") | $(fmt_us "$p99") | $err | $(mib "$rss") | $cs · $cw · $co%$MARK |"
+        echo "| $label | $(fmt_rps "$rps") | $(fmt_us "$p50") | $(fmt_us "$p99") | $err | $(mib "$rss") | $cs · $cw · $co%$MARK | $cpr µs |"
       done
       echo
       a=$(medians pc-es256-cache part2 "$c")
       b=$(medians pc-es256-nocache part2 "$c")
-      [[ -n $a && -n $b ]] && echo "- ES256, cache on ÷ cache off: **$(ratio "${a%% *}" "${b%% *}")** throughput (bar: ≥ 5x)"
+      if [[ -n $a && -n $b ]]; then
+        echo "- ES256, cache on ÷ cache off: **$(ratio "${a%% *}" "${b%% *}")** throughput (bar: ≥ 5x); by CPU per request $(ratio "${b##* }" "${a##* }")"
+      fi
       a=$(medians pc-accesslog part2 "$c")
       b=$(medians portcullis part2 "$c")
       if [[ -n $a && -n $b ]]; then
