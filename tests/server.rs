@@ -265,6 +265,63 @@ async fn a_silent_connection_is_closed_after_the_header_read_timeout() {
     assert!(answer.is_empty(), "{answer:?}");
 }
 
+/// Reads one response whose body is `ok` (the upstream's `Reply::ok()`) from `stream`.
+async fn read_ok_response(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.ends_with(b"\r\n\r\nok") {
+        let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+            .await
+            .expect("no response in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed mid-response: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(answer).unwrap()
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "[server]\nheader_read_timeout = \"300ms\"\n").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(raw_status(&read_ok_response(&mut stream).await), 200);
+    // Kept alive, then no next request: the server closes it.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+        .await
+        .unwrap_or_else(|_| panic!("an idle keep-alive connection was still open after 5 s"))
+        .ok();
+    assert!(rest.is_empty() || raw_status(&String::from_utf8_lossy(&rest)) == 408);
+}
+
+#[tokio::test]
+async fn a_busy_keep_alive_connection_outlives_the_header_read_timeout() {
+    // Each head starts its own deadline: requests 100 ms apart for 1 s on one connection
+    // (over three timeouts) are all answered.
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "[server]\nheader_read_timeout = \"300ms\"\n").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    for i in 0..10 {
+        stream
+            .write_all(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_ok_response(&mut stream).await;
+        assert_eq!(raw_status(&answer), 200, "request {i}: {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(up.count(), 10);
+}
+
 #[tokio::test]
 async fn an_http2_preface_split_across_writes_is_still_http2() {
     let up = Upstream::start(Reply::ok()).await;
