@@ -266,6 +266,11 @@ async fn a_silent_connection_is_closed_after_the_header_read_timeout() {
 }
 
 /// Reads one response whose body is `ok` (the upstream's `Reply::ok()`) from `stream`.
+#[expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test helper fails the test loudly"
+)]
 async fn read_ok_response(stream: &mut TcpStream) -> String {
     let mut answer = Vec::new();
     let mut buf = [0u8; 1024];
