@@ -129,6 +129,8 @@ pub struct ProxyConfig {
     pub pool_idle_timeout: HumanDuration,
     /// The most idle connections kept per upstream.
     pub pool_max_idle_per_host: usize,
+    /// The most connections open to one upstream at once (busy or idle); 0: no cap.
+    pub max_connections_per_host: usize,
 }
 
 /// `[jwt]`.
@@ -732,6 +734,7 @@ impl Default for ProxyConfig {
             connect_timeout: HumanDuration(Duration::from_secs(5)),
             pool_idle_timeout: HumanDuration(Duration::from_secs(4)),
             pool_max_idle_per_host: 512,
+            max_connections_per_host: 1024,
         }
     }
 }

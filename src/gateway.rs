@@ -234,6 +234,7 @@ impl Gateway {
             connect_timeout: config.proxy.connect_timeout.into(),
             pool_idle_timeout: config.proxy.pool_idle_timeout.into(),
             pool_max_idle_per_host: config.proxy.pool_max_idle_per_host,
+            max_connections_per_host: config.proxy.max_connections_per_host,
         });
         let s = &config.server;
         let mut builder = Gateway::builder()

@@ -108,6 +108,19 @@ fn a_bad_duration_is_named_with_its_line() {
 }
 
 #[test]
+fn the_upstream_connection_cap_is_read_and_a_bad_one_is_named() {
+    let config = Config::parse("[proxy]\nmax_connections_per_host = 64\n", "t.toml").unwrap();
+    assert_eq!(config.proxy.max_connections_per_host, 64);
+    let default = Config::parse("", "t.toml").unwrap();
+    assert_eq!(default.proxy.max_connections_per_host, 1024);
+    refused(
+        "[proxy]\nmax_connections_per_host = -1\n",
+        "proxy.max_connections_per_host",
+        2,
+    );
+}
+
+#[test]
 fn a_bad_listen_address_is_named_with_its_line() {
     refused("[server]\n\nlisten = \"nowhere\"\n", "server.listen", 3);
     refused(

@@ -301,6 +301,68 @@ async fn the_pool_keeps_at_most_max_idle_connections() {
 }
 
 #[tokio::test]
+async fn connections_over_the_cap_wait_and_take_the_ones_that_come_back() {
+    let upstream = ScriptedUpstream::start(Script::Slow(Duration::from_millis(50))).await;
+    let proxy = proxy(&upstream, |s| s.max_connections_per_host = 2);
+    let requests: Vec<_> = (0..6).map(|_| get(&proxy)).collect();
+    let answered = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures_util::future::join_all(requests),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("a waiting request never got a connection"));
+    for (status, body) in answered {
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    }
+    // The four over the cap were served on the two connections as they came back.
+    assert_eq!(upstream.accepted(), 2);
+}
+
+#[tokio::test]
+async fn a_closed_connection_frees_its_slot_for_a_waiting_request() {
+    // The upstream closes every connection after one answer: waiting requests can only
+    // be served on new connections, each once the previous one has closed.
+    let upstream = ScriptedUpstream::start(Script::SilentClose).await;
+    let proxy = proxy(&upstream, |s| s.max_connections_per_host = 1);
+    let requests: Vec<_> = (0..3).map(|_| get(&proxy)).collect();
+    let answered = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures_util::future::join_all(requests),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("a waiting request never got the freed slot"));
+    for (status, _) in answered {
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(upstream.accepted(), 3);
+}
+
+#[tokio::test]
+async fn without_a_cap_every_concurrent_request_gets_a_connection() {
+    let upstream = ScriptedUpstream::start(Script::Slow(Duration::from_millis(50))).await;
+    let proxy = proxy(&upstream, |s| s.max_connections_per_host = 0);
+    let requests: Vec<_> = (0..6).map(|_| get(&proxy)).collect();
+    for (status, _) in futures_util::future::join_all(requests).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(upstream.accepted(), 6);
+}
+
+#[tokio::test]
+async fn a_request_waiting_past_the_route_timeout_is_a_504() {
+    let upstream = ScriptedUpstream::start(Script::Partial).await;
+    let proxy = proxy(&upstream, |s| s.max_connections_per_host = 1)
+        .with_timeout(Duration::from_millis(300));
+    // The first response never ends: its connection (the only slot) stays busy.
+    let first = proxy.clone().oneshot(request()).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let second = proxy.clone().oneshot(request()).await.unwrap();
+    assert_eq!(second.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(upstream.accepted(), 1);
+    drop(first);
+}
+
+#[tokio::test]
 async fn an_unreachable_upstream_is_a_502_and_a_later_one_is_reached() {
     // Reserve a port, close it: nothing listens there yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

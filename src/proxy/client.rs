@@ -11,6 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::upstream::Upstream;
 use crate::body_type::Body;
@@ -40,6 +42,10 @@ pub struct ClientSettings {
     pub pool_idle_timeout: Duration,
     /// The most idle connections kept per upstream.
     pub pool_max_idle_per_host: usize,
+    /// The most connections open to one upstream at once, busy or idle; a request over
+    /// it waits for one to come free, within its route's timeout. 0: no cap. (A
+    /// WebSocket tunnel leaves the count once it is established.)
+    pub max_connections_per_host: usize,
 }
 
 impl Default for ClientSettings {
@@ -48,6 +54,7 @@ impl Default for ClientSettings {
             connect_timeout: Duration::from_secs(5),
             pool_idle_timeout: Duration::from_secs(4),
             pool_max_idle_per_host: 512,
+            max_connections_per_host: 1024,
         }
     }
 }
@@ -77,10 +84,15 @@ impl UpstreamClient {
         let address = upstream.address();
         let mut pools = lock(&self.pools);
         Arc::clone(pools.entry(address.clone()).or_insert_with(|| {
+            let cap = self.settings.max_connections_per_host;
             Arc::new(Pool {
                 address,
                 settings: self.settings.clone(),
                 idle: Mutex::default(),
+                // tokio's semaphore takes at most `MAX_PERMITS`; more is no cap anyway.
+                slots: (cap > 0).then(|| Arc::new(Semaphore::new(cap.min(Semaphore::MAX_PERMITS)))),
+                returned: Notify::new(),
+                waiting: AtomicUsize::new(0),
             })
         }))
     }
@@ -92,12 +104,19 @@ impl Default for UpstreamClient {
     }
 }
 
-/// The idle connections to one upstream address, oldest first.
+/// The idle connections to one upstream address, oldest first, and the slots that cap
+/// how many are open.
 pub(super) struct Pool {
     /// `host:port`, as `TcpStream::connect` takes it.
     address: String,
     settings: ClientSettings,
     idle: Mutex<Idle>,
+    /// One permit per open connection, held by its connection task (`None`: no cap).
+    slots: Option<Arc<Semaphore>>,
+    /// Wakes a request waiting for a slot when an idle connection comes back instead.
+    returned: Notify,
+    /// Requests waiting for a slot; `put` notifies only when there are some.
+    waiting: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -149,10 +168,7 @@ impl Pool {
         mut req: Request<Body>,
     ) -> Result<(Response<Incoming>, Connection), SendError> {
         loop {
-            let (mut sender, reused) = match self.checkout() {
-                Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
-            };
+            let (mut sender, reused) = self.acquire().await?;
             match sender.try_send_request(req).await {
                 Ok(response) => {
                     return Ok((response, Connection { pool: self, sender }));
@@ -165,6 +181,50 @@ impl Pool {
                     _ => return Err(SendError::Http(e.into_error())),
                 },
             }
+        }
+    }
+
+    /// An idle connection (`true`), or a new one once a slot is free (`false`).
+    async fn acquire(&self) -> Result<(http1::SendRequest<Body>, bool), SendError> {
+        loop {
+            if let Some(sender) = self.checkout() {
+                return Ok((sender, true));
+            }
+            let Some(slots) = &self.slots else {
+                return Ok((self.connect(None).await?, false));
+            };
+            let slot = match Arc::clone(slots).try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => match self.wait(slots).await {
+                    Some(slot) => slot,
+                    None => continue,
+                },
+            };
+            return Ok((self.connect(Some(slot)).await?, false));
+        }
+    }
+
+    /// Waits until a slot is free (`Some`) or an idle connection has come back (`None`:
+    /// check out again; another request may have been quicker, then this waits again).
+    async fn wait(&self, slots: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        let returned = self.returned.notified();
+        let mut returned = std::pin::pin!(returned);
+        returned.as_mut().enable();
+        // A connection put back between the checkout and the line above sent no notice.
+        if !lock(&self.idle).connections.is_empty() {
+            return None;
+        }
+        tokio::select! {
+            () = returned => None,
+            slot = Arc::clone(slots).acquire_owned() => slot.ok(),
         }
     }
 
@@ -199,6 +259,10 @@ impl Pool {
             idle.reaper = true;
             spawn_reaper(Arc::downgrade(self), self.settings.pool_idle_timeout);
         }
+        drop(idle);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.returned.notify_one();
+        }
     }
 
     /// Drops the connections idle for longer than the idle timeout.
@@ -212,7 +276,11 @@ impl Pool {
         }
     }
 
-    async fn connect(&self) -> Result<http1::SendRequest<Body>, SendError> {
+    /// Opens a connection; its task holds `slot` for as long as it is open.
+    async fn connect(
+        &self,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Result<http1::SendRequest<Body>, SendError> {
         let stream = tokio::time::timeout(
             self.settings.connect_timeout,
             TcpStream::connect(self.address.as_str()),
@@ -226,6 +294,7 @@ impl Pool {
             .map_err(SendError::Http)?;
         let address = self.address.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             // `with_upgrades`: a `101 Switching Protocols` hands the socket to the tunnel.
             if let Err(e) = connection.with_upgrades().await {
                 tracing::debug!(upstream = %address, error = %e, "upstream connection ended");
