@@ -6,7 +6,8 @@
 //! cost more instructions than the rest of a proxied request. Here each upstream has its
 //! own pool, found once when a route is built; a request pops the most recently used
 //! idle connection (LIFO keeps few connections warm), and the response body hands the
-//! connection back when it ends.
+//! connection back when it ends. [`ClientSettings::max_connections_per_host`] caps how
+//! many connections one upstream gets; requests over it wait.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
