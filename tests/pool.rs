@@ -165,6 +165,17 @@ async fn get(proxy: &Proxy) -> (StatusCode, String) {
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
+/// `n` requests at once; every one must be answered within ten seconds.
+async fn get_concurrently(proxy: &Proxy, n: usize) -> Vec<(StatusCode, String)> {
+    let requests: Vec<_> = (0..n).map(|_| get(proxy)).collect();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        futures_util::future::join_all(requests),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("a request was not answered in time"))
+}
+
 /// Polls `cond` for up to two seconds: the proxy's connection tasks run on their own.
 async fn eventually(what: &str, cond: impl Fn() -> bool) {
     for _ in 0..200 {
@@ -283,8 +294,7 @@ async fn a_connection_answered_before_the_request_body_was_sent_is_reused_after_
 async fn the_pool_keeps_at_most_max_idle_connections() {
     let upstream = ScriptedUpstream::start(Script::Slow(Duration::from_millis(100))).await;
     let proxy = proxy(&upstream, |s| s.pool_max_idle_per_host = 1);
-    let requests: Vec<_> = (0..3).map(|_| get(&proxy)).collect();
-    for (status, _) in futures_util::future::join_all(requests).await {
+    for (status, _) in get_concurrently(&proxy, 3).await {
         assert_eq!(status, StatusCode::OK);
     }
     assert_eq!(
@@ -304,14 +314,7 @@ async fn the_pool_keeps_at_most_max_idle_connections() {
 async fn connections_over_the_cap_wait_and_take_the_ones_that_come_back() {
     let upstream = ScriptedUpstream::start(Script::Slow(Duration::from_millis(50))).await;
     let proxy = proxy(&upstream, |s| s.max_connections_per_host = 2);
-    let requests: Vec<_> = (0..6).map(|_| get(&proxy)).collect();
-    let answered = tokio::time::timeout(
-        Duration::from_secs(10),
-        futures_util::future::join_all(requests),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("a waiting request never got a connection"));
-    for (status, body) in answered {
+    for (status, body) in get_concurrently(&proxy, 6).await {
         assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
     }
     // The four over the cap were served on the two connections as they came back.
@@ -324,14 +327,7 @@ async fn a_closed_connection_frees_its_slot_for_a_waiting_request() {
     // be served on new connections, each once the previous one has closed.
     let upstream = ScriptedUpstream::start(Script::SilentClose).await;
     let proxy = proxy(&upstream, |s| s.max_connections_per_host = 1);
-    let requests: Vec<_> = (0..3).map(|_| get(&proxy)).collect();
-    let answered = tokio::time::timeout(
-        Duration::from_secs(10),
-        futures_util::future::join_all(requests),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("a waiting request never got the freed slot"));
-    for (status, _) in answered {
+    for (status, _) in get_concurrently(&proxy, 3).await {
         assert_eq!(status, StatusCode::OK);
     }
     assert_eq!(upstream.accepted(), 3);
@@ -341,8 +337,7 @@ async fn a_closed_connection_frees_its_slot_for_a_waiting_request() {
 async fn without_a_cap_every_concurrent_request_gets_a_connection() {
     let upstream = ScriptedUpstream::start(Script::Slow(Duration::from_millis(50))).await;
     let proxy = proxy(&upstream, |s| s.max_connections_per_host = 0);
-    let requests: Vec<_> = (0..6).map(|_| get(&proxy)).collect();
-    for (status, _) in futures_util::future::join_all(requests).await {
+    for (status, _) in get_concurrently(&proxy, 6).await {
         assert_eq!(status, StatusCode::OK);
     }
     assert_eq!(upstream.accepted(), 6);
