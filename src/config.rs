@@ -129,7 +129,8 @@ pub struct ProxyConfig {
     pub pool_idle_timeout: HumanDuration,
     /// The most idle connections kept per upstream.
     pub pool_max_idle_per_host: usize,
-    /// The most connections open to one upstream at once (busy or idle); 0: no cap.
+    /// The most connections open to one upstream at once (busy, idle or tunnelling);
+    /// 0: no cap.
     pub max_connections_per_host: usize,
 }
 

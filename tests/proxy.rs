@@ -587,6 +587,47 @@ async fn a_websocket_echo_is_tunnelled_both_ways() {
     assert_eq!(get(&gw.url("/healthz")).await.status(), 200);
 }
 
+#[tokio::test]
+async fn a_websocket_tunnel_counts_against_the_upstream_connection_cap() {
+    let (ws_up, _) = websocket_echo().await;
+    let gw = TestGateway::start(&config(
+        "[proxy]\nmax_connections_per_host = 1\n",
+        &[(
+            "/ws",
+            format!("http://{ws_up}/socket"),
+            "strip_prefix = true\ntimeout = \"300ms\"",
+        )],
+    ))
+    .await;
+    let stream = TcpStream::connect(gw.addr).await.unwrap();
+    let url = format!("ws://{}/ws/chat", gw.addr);
+    let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, stream))
+        .await
+        .unwrap()
+        .unwrap();
+    ws.send(Message::text("hold")).await.unwrap();
+    assert!(
+        tokio::time::timeout(WAIT, ws.next())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The tunnel holds the only slot: a plain request waits for it, past the route timeout.
+    assert_eq!(get(&gw.url("/ws/plain")).await.status(), 504);
+    ws.close(None).await.unwrap();
+    drop(ws);
+    // Once the tunnel is gone the slot is free: the request reaches the upstream (which
+    // speaks only WebSocket, so it answers nothing sensible: 502, not a wait).
+    let mut status = StatusCode::GATEWAY_TIMEOUT;
+    for _ in 0..50 {
+        status = get(&gw.url("/ws/plain")).await.status();
+        if status != StatusCode::GATEWAY_TIMEOUT {
+            break;
+        }
+    }
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+}
+
 // === upstream failures ===
 
 #[tokio::test]

@@ -43,9 +43,9 @@ pub struct ClientSettings {
     pub pool_idle_timeout: Duration,
     /// The most idle connections kept per upstream.
     pub pool_max_idle_per_host: usize,
-    /// The most connections open to one upstream at once, busy or idle; a request over
-    /// it waits for one to come free, within its route's timeout. 0: no cap. (A
-    /// WebSocket tunnel leaves the count once it is established.)
+    /// The most connections open to one upstream at once, busy, idle or carrying a
+    /// WebSocket tunnel; a request over it waits for one to come free, within its
+    /// route's timeout. 0: no cap.
     pub max_connections_per_host: usize,
 }
 
@@ -122,8 +122,23 @@ pub(super) struct Pool {
 
 #[derive(Default)]
 struct Idle {
-    connections: VecDeque<(http1::SendRequest<Body>, Instant)>,
+    connections: VecDeque<(Handle, Instant)>,
     reaper: bool,
+}
+
+/// A connection's request handle and its share of the connection's slot.
+struct Handle {
+    sender: http1::SendRequest<Body>,
+    slot: Slot,
+}
+
+/// One connection's place under [`ClientSettings::max_connections_per_host`]: freed once
+/// the connection's task and every holder of a clone are gone. A WebSocket tunnel keeps
+/// one for its life, so that tunnels count as open connections too.
+#[derive(Clone)]
+pub(super) struct Slot {
+    /// Held for its `Drop` only.
+    _permit: Option<Arc<OwnedSemaphorePermit>>,
 }
 
 /// Why a request got no response from the upstream.
@@ -169,10 +184,11 @@ impl Pool {
         mut req: Request<Body>,
     ) -> Result<(Response<Incoming>, Connection), SendError> {
         loop {
-            let (mut sender, reused) = self.acquire().await?;
+            let (Handle { mut sender, slot }, reused) = self.acquire().await?;
             match sender.try_send_request(req).await {
                 Ok(response) => {
-                    return Ok((response, Connection { pool: self, sender }));
+                    let handle = Handle { sender, slot };
+                    return Ok((response, Connection { pool: self, handle }));
                 }
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if reused => {
@@ -186,10 +202,10 @@ impl Pool {
     }
 
     /// An idle connection (`true`), or a new one once a slot is free (`false`).
-    async fn acquire(&self) -> Result<(http1::SendRequest<Body>, bool), SendError> {
+    async fn acquire(&self) -> Result<(Handle, bool), SendError> {
         loop {
-            if let Some(sender) = self.checkout() {
-                return Ok((sender, true));
+            if let Some(handle) = self.checkout() {
+                return Ok((handle, true));
             }
             let Some(slots) = &self.slots else {
                 return Ok((self.connect(None).await?, false));
@@ -230,24 +246,24 @@ impl Pool {
     }
 
     /// The most recently used idle connection that is still ready, if any.
-    fn checkout(&self) -> Option<http1::SendRequest<Body>> {
+    fn checkout(&self) -> Option<Handle> {
         let now = Instant::now();
         let mut idle = lock(&self.idle);
-        while let Some((sender, since)) = idle.connections.pop_back() {
+        while let Some((handle, since)) = idle.connections.pop_back() {
             if now.saturating_duration_since(since) >= self.settings.pool_idle_timeout {
                 // The newest is too old, so every older one is too.
                 idle.connections.clear();
                 return None;
             }
-            if sender.is_ready() {
-                return Some(sender);
+            if handle.sender.is_ready() {
+                return Some(handle);
             }
         }
         None
     }
 
     /// Puts a ready connection back, dropping the oldest one if the pool is full.
-    fn put(self: &Arc<Self>, sender: http1::SendRequest<Body>) {
+    fn put(self: &Arc<Self>, handle: Handle) {
         if self.settings.pool_max_idle_per_host == 0 {
             return;
         }
@@ -255,7 +271,7 @@ impl Pool {
         if idle.connections.len() >= self.settings.pool_max_idle_per_host {
             idle.connections.pop_front();
         }
-        idle.connections.push_back((sender, Instant::now()));
+        idle.connections.push_back((handle, Instant::now()));
         if !idle.reaper {
             idle.reaper = true;
             spawn_reaper(Arc::downgrade(self), self.settings.pool_idle_timeout);
@@ -278,10 +294,7 @@ impl Pool {
     }
 
     /// Opens a connection; its task holds `slot` for as long as it is open.
-    async fn connect(
-        &self,
-        slot: Option<OwnedSemaphorePermit>,
-    ) -> Result<http1::SendRequest<Body>, SendError> {
+    async fn connect(&self, slot: Option<OwnedSemaphorePermit>) -> Result<Handle, SendError> {
         let stream = tokio::time::timeout(
             self.settings.connect_timeout,
             TcpStream::connect(self.address.as_str()),
@@ -293,15 +306,19 @@ impl Pool {
         let (sender, connection) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(SendError::Http)?;
+        let slot = Slot {
+            _permit: slot.map(Arc::new),
+        };
+        let held = slot.clone();
         let address = self.address.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _held = held;
             // `with_upgrades`: a `101 Switching Protocols` hands the socket to the tunnel.
             if let Err(e) = connection.with_upgrades().await {
                 tracing::debug!(upstream = %address, error = %e, "upstream connection ended");
             }
         });
-        Ok(sender)
+        Ok(Handle { sender, slot })
     }
 }
 
@@ -336,10 +353,15 @@ fn spawn_reaper(pool: Weak<Pool>, every: Duration) {
 /// A connection lent to one request: back to its pool once the response has ended.
 pub(super) struct Connection {
     pool: Arc<Pool>,
-    sender: http1::SendRequest<Body>,
+    handle: Handle,
 }
 
 impl Connection {
+    /// The connection's slot, for a tunnel that takes the connection over (`101`).
+    pub(super) fn into_slot(self) -> Slot {
+        self.handle.slot
+    }
+
     /// The response body, returning this connection to the pool when it ends.
     pub(super) fn body(self, body: Incoming) -> Body {
         Body::new(PooledBody {
@@ -350,17 +372,18 @@ impl Connection {
     }
 
     fn release(self) {
-        let Self { pool, mut sender } = self;
-        if sender.is_ready() {
-            pool.put(sender);
-        } else if let (false, Ok(runtime)) =
-            (sender.is_closed(), tokio::runtime::Handle::try_current())
-        {
+        let Self { pool, mut handle } = self;
+        if handle.sender.is_ready() {
+            pool.put(handle);
+        } else if let (false, Ok(runtime)) = (
+            handle.sender.is_closed(),
+            tokio::runtime::Handle::try_current(),
+        ) {
             // Still sending the request body (the upstream answered before reading it
             // all): the connection is reusable once that is done.
             runtime.spawn(async move {
-                if sender.ready().await.is_ok() {
-                    pool.put(sender);
+                if handle.sender.ready().await.is_ok() {
+                    pool.put(handle);
                 }
             });
         }

@@ -226,10 +226,9 @@ impl Future for ResponseFuture {
         };
         match client_upgrade.take() {
             Some(client) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
-                // The connection now belongs to the tunnel.
-                drop(connection);
+                // The connection now belongs to the tunnel, and so does its slot.
                 let upstream = hyper::upgrade::on(&mut response);
-                spawn_tunnel(client, upstream, route.clone());
+                spawn_tunnel(client, upstream, route.clone(), connection.into_slot());
                 Poll::Ready(Ok(response.map(Body::incoming)))
             }
             _ => {

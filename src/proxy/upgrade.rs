@@ -3,11 +3,20 @@
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+use super::client::Slot;
+
 /// Once the client's and the upstream's connections are both upgraded, copies bytes
 /// both ways until either side closes. Runs as its own task: a tunnel outlives the
-/// request future that set it up.
-pub(super) fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, route: std::sync::Arc<str>) {
+/// request future that set it up. It holds the upstream connection's `slot` while it
+/// lasts.
+pub(super) fn spawn_tunnel(
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    route: std::sync::Arc<str>,
+    slot: Slot,
+) {
     tokio::spawn(async move {
+        let _slot = slot;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(e) => {
