@@ -114,9 +114,22 @@ pub async fn serve<S, B>(
             peer,
         };
         let http = http.clone();
-        let stopped = stopped.clone();
+        let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            if let Err(e) = http.serve_connection(stream, service, stopped).await {
+            let served = match http.protocol(&stream, &mut stopped).await {
+                Ok(Some(Protocol::Http1)) => {
+                    let conn = http.h1.serve_connection(TokioIo::new(stream), service);
+                    let conn = conn.with_upgrades();
+                    finish(conn, stopped, |conn| conn.graceful_shutdown()).await
+                }
+                Ok(Some(Protocol::Http2)) => {
+                    let conn = http.h2.serve_connection(TokioIo::new(stream), service);
+                    finish(conn, stopped, |conn| conn.graceful_shutdown()).await
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(permit);
@@ -175,46 +188,21 @@ impl Http {
         }
     }
 
-    /// Serves one connection until it closes, or until `stopped` fires and its
-    /// in-flight requests are answered.
-    async fn serve_connection<S, B>(
+    /// The protocol of a new connection, from its first bytes; `None` when it closes
+    /// before sending any, stays silent past the header read timeout, or the server
+    /// stops first.
+    async fn protocol(
         &self,
-        stream: TcpStream,
-        service: ConnService<S>,
-        mut stopped: watch::Receiver<()>,
-    ) -> Result<(), BoxError>
-    where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send + 'static,
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
-    {
-        let sniffed = tokio::select! {
+        stream: &TcpStream,
+        stopped: &mut watch::Receiver<()>,
+    ) -> std::io::Result<Option<Protocol>> {
+        tokio::select! {
             biased;
-            _ = stopped.changed() => return Ok(()),
-            sniffed = tokio::time::timeout(self.first_bytes_timeout, sniff(&stream)) => sniffed,
-        };
-        // Silent past the timeout, or closed before a byte: nothing to answer.
-        let Ok(sniffed) = sniffed else {
-            return Ok(());
-        };
-        let Some(protocol) = sniffed? else {
-            return Ok(());
-        };
-        let io = TokioIo::new(stream);
-        match protocol {
-            Protocol::Http1 => {
-                let conn = self.h1.serve_connection(io, service).with_upgrades();
-                finish(conn, stopped, |conn| conn.graceful_shutdown()).await?;
-            }
-            Protocol::Http2 => {
-                let conn = self.h2.serve_connection(io, service);
-                finish(conn, stopped, |conn| conn.graceful_shutdown()).await?;
+            _ = stopped.changed() => Ok(None),
+            sniffed = tokio::time::timeout(self.first_bytes_timeout, sniff(stream)) => {
+                sniffed.unwrap_or(Ok(None))
             }
         }
-        Ok(())
     }
 }
 
@@ -251,17 +239,17 @@ async fn finish<C>(
     conn: C,
     mut stopped: watch::Receiver<()>,
     graceful_shutdown: impl FnOnce(Pin<&mut C>),
-) -> Result<(), hyper::Error>
+) -> Result<(), BoxError>
 where
     C: Future<Output = Result<(), hyper::Error>>,
 {
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         biased;
-        result = conn.as_mut() => return result,
+        result = conn.as_mut() => return Ok(result?),
         _ = stopped.changed() => graceful_shutdown(conn.as_mut()),
     }
-    conn.await
+    Ok(conn.await?)
 }
 
 /// Resolves when the process gets SIGINT or SIGTERM.

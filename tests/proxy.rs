@@ -530,25 +530,42 @@ async fn upstream_statuses_and_bodies_pass_through_unchanged() {
     );
 }
 
-#[tokio::test]
-async fn a_websocket_echo_is_tunnelled_both_ways() {
-    let (ws_up, handshakes) = websocket_echo().await;
-    let gw = TestGateway::start(&config(
-        "",
+/// The gateway with one route, `/ws` (prefix stripped, plus `route_extra`), to the
+/// WebSocket echo upstream at `ws_up`; `extra` is top-level config text.
+async fn ws_gateway(ws_up: std::net::SocketAddr, extra: &str, route_extra: &str) -> TestGateway {
+    TestGateway::start(&config(
+        extra,
         &[(
             "/ws",
             format!("http://{ws_up}/socket"),
-            "strip_prefix = true",
+            &format!("strip_prefix = true\n{route_extra}"),
         )],
     ))
-    .await;
+    .await
+}
+
+/// A WebSocket handshake with the gateway for `path`.
+#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
+async fn ws_connect(
+    gw: &TestGateway,
+    path: &str,
+) -> (
+    tokio_tungstenite::WebSocketStream<TcpStream>,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+) {
     let stream = TcpStream::connect(gw.addr).await.unwrap();
-    let url = format!("ws://{}/ws/chat?room=1", gw.addr);
-    let (mut ws, response) =
-        tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, stream))
-            .await
-            .unwrap()
-            .unwrap();
+    let url = format!("ws://{}{path}", gw.addr);
+    tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, stream))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_websocket_echo_is_tunnelled_both_ways() {
+    let (ws_up, handshakes) = websocket_echo().await;
+    let gw = ws_gateway(ws_up, "", "").await;
+    let (mut ws, response) = ws_connect(&gw, "/ws/chat?room=1").await;
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
     {
         let handshakes = handshakes.lock().unwrap();
@@ -590,21 +607,13 @@ async fn a_websocket_echo_is_tunnelled_both_ways() {
 #[tokio::test]
 async fn a_websocket_tunnel_counts_against_the_upstream_connection_cap() {
     let (ws_up, _) = websocket_echo().await;
-    let gw = TestGateway::start(&config(
+    let gw = ws_gateway(
+        ws_up,
         "[proxy]\nmax_connections_per_host = 1\n",
-        &[(
-            "/ws",
-            format!("http://{ws_up}/socket"),
-            "strip_prefix = true\ntimeout = \"300ms\"",
-        )],
-    ))
+        "timeout = \"300ms\"",
+    )
     .await;
-    let stream = TcpStream::connect(gw.addr).await.unwrap();
-    let url = format!("ws://{}/ws/chat", gw.addr);
-    let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, stream))
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut ws, _) = ws_connect(&gw, "/ws/chat").await;
     ws.send(Message::text("hold")).await.unwrap();
     assert!(
         tokio::time::timeout(WAIT, ws.next())

@@ -265,13 +265,18 @@ async fn a_silent_connection_is_closed_after_the_header_read_timeout() {
     assert!(answer.is_empty(), "{answer:?}");
 }
 
-/// Reads one response whose body is `ok` (the upstream's `Reply::ok()`) from `stream`.
+/// Sends `GET /api/x` on a kept-alive `stream` and reads the answer, whose body is `ok`
+/// (the upstream's `Reply::ok()`).
 #[expect(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test helper fails the test loudly"
 )]
-async fn read_ok_response(stream: &mut TcpStream) -> String {
+async fn get_ok(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
     let mut answer = Vec::new();
     let mut buf = [0u8; 1024];
     while !answer.ends_with(b"\r\n\r\nok") {
@@ -294,11 +299,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout()
     let up = Upstream::start(Reply::ok()).await;
     let gw = gateway_with(&up, "[server]\nheader_read_timeout = \"300ms\"\n").await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
-    stream
-        .write_all(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    assert_eq!(raw_status(&read_ok_response(&mut stream).await), 200);
+    assert_eq!(raw_status(&get_ok(&mut stream).await), 200);
     // Kept alive, then no next request: the server closes it.
     let mut rest = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
@@ -316,11 +317,7 @@ async fn a_busy_keep_alive_connection_outlives_the_header_read_timeout() {
     let gw = gateway_with(&up, "[server]\nheader_read_timeout = \"300ms\"\n").await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
     for i in 0..10 {
-        stream
-            .write_all(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
-            .await
-            .unwrap();
-        let answer = read_ok_response(&mut stream).await;
+        let answer = get_ok(&mut stream).await;
         assert_eq!(raw_status(&answer), 200, "request {i}: {answer}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -184,10 +184,9 @@ impl Pool {
         mut req: Request<Body>,
     ) -> Result<(Response<Incoming>, Connection), SendError> {
         loop {
-            let (Handle { mut sender, slot }, reused) = self.acquire().await?;
-            match sender.try_send_request(req).await {
+            let (mut handle, reused) = self.acquire().await?;
+            match handle.sender.try_send_request(req).await {
                 Ok(response) => {
-                    let handle = Handle { sender, slot };
                     return Ok((response, Connection { pool: self, handle }));
                 }
                 Err(mut e) => match e.take_message() {
@@ -211,13 +210,12 @@ impl Pool {
                 return Ok((self.connect(None).await?, false));
             };
             let slot = match Arc::clone(slots).try_acquire_owned() {
-                Ok(slot) => slot,
-                Err(_) => match self.wait(slots).await {
-                    Some(slot) => slot,
-                    None => continue,
-                },
+                Ok(slot) => Some(slot),
+                Err(_) => self.wait(slots).await,
             };
-            return Ok((self.connect(Some(slot)).await?, false));
+            if slot.is_some() {
+                return Ok((self.connect(slot).await?, false));
+            }
         }
     }
 
