@@ -1,36 +1,46 @@
 //! The HTTP/1.1 connection pool that talks to upstreams.
 //!
-//! Built on hyper's `client::conn::http1` rather than hyper-util's legacy client: that
-//! client hashes a pool key (SipHash), locks its pool twice, boxes several futures and
-//! spawns a task per request to notice when a connection is idle again, which together
-//! cost more instructions than the rest of a proxied request. Here each upstream has its
-//! own pool, found once when a route is built; a request pops the most recently used
-//! idle connection (LIFO keeps few connections warm), and the response body hands the
-//! connection back when it ends. [`ClientSettings::max_connections_per_host`] caps how
-//! many connections one upstream gets; requests over it wait.
+//! A request is one exchange on a pooled TCP connection, run by the request's own task:
+//! the head is written from a buffer the connection keeps, the response head is parsed
+//! with httparse ([`super::h1`]), and the response body reads straight from the socket
+//! and hands the connection back to the pool when it ends. No task per connection, no
+//! channel between the request and its connection: hyper's client needs both (a
+//! dispatcher task, a request channel, a body channel), and together they cost about
+//! a third of a proxied request's instructions (BENCHMARKS.md).
+//!
+//! Each upstream has its own pool, found once when a route is built; a request pops the
+//! most recently used idle connection (LIFO keeps few connections warm).
+//! [`ClientSettings::max_connections_per_host`] caps how many connections one upstream
+//! gets; requests over it wait.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::pin::Pin;
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body::{Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, Response};
+use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
+use super::h1::{self, ProtocolError, RequestFraming, ResponseFraming};
 use super::upstream::Upstream;
-use crate::body_type::Body;
+use crate::body_type::{Body, BoxError};
 
 /// Idle time before TCP keep-alive probes on upstream connections.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// Room made in a connection's read buffer before each read.
+const READ_SIZE: usize = 8 * 1024;
+/// Body data up to this size is copied next to its chunk framing: one write, not three.
+const COPY_CHUNK: usize = 8 * 1024;
 
 /// How the gateway connects to upstreams.
 #[derive(Debug, Clone)]
@@ -112,7 +122,7 @@ pub(super) struct Pool {
     address: String,
     settings: ClientSettings,
     idle: Mutex<Idle>,
-    /// One permit per open connection, held by its connection task (`None`: no cap).
+    /// One permit per open connection, held by the connection (`None`: no cap).
     slots: Option<Arc<Semaphore>>,
     /// Wakes a request waiting for a slot when an idle connection comes back instead.
     returned: Notify,
@@ -122,23 +132,48 @@ pub(super) struct Pool {
 
 #[derive(Default)]
 struct Idle {
-    connections: VecDeque<(Handle, Instant)>,
+    connections: VecDeque<(Conn, Instant)>,
     reaper: bool,
 }
 
-/// A connection's request handle and its share of the connection's slot.
-struct Handle {
-    sender: http1::SendRequest<Body>,
+/// One open upstream connection, between requests: its socket halves, its buffers and
+/// its share of its slot.
+struct Conn {
+    read: ReadSide,
+    write: WriteSide,
+}
+
+/// The receiving half of a connection and the bytes read from it but not yet used.
+struct ReadSide {
+    io: OwnedReadHalf,
+    buf: BytesMut,
     slot: Slot,
 }
 
+/// The sending half of a connection and the buffer request heads are built in.
+struct WriteSide {
+    io: OwnedWriteHalf,
+    buf: Vec<u8>,
+    /// Held for its `Drop` only: a half sending a body on its own still counts.
+    _slot: Slot,
+}
+
 /// One connection's place under [`ClientSettings::max_connections_per_host`]: freed once
-/// the connection's task and every holder of a clone are gone. A WebSocket tunnel keeps
-/// one for its life, so that tunnels count as open connections too.
+/// every holder is gone (both halves of the connection, or the WebSocket tunnel that
+/// took it over: tunnels count as open connections too).
 #[derive(Clone)]
 pub(super) struct Slot {
     /// Held for its `Drop` only.
     _permit: Option<Arc<OwnedSemaphorePermit>>,
+}
+
+/// A connection handed over to a tunnel by `101 Switching Protocols`.
+pub(super) struct Upgraded {
+    /// The socket, whole again.
+    pub(super) io: TcpStream,
+    /// Bytes the upstream sent right after its `101` head: the tunnel's first bytes.
+    pub(super) read_ahead: Bytes,
+    pub(super) slot: Slot,
 }
 
 /// Why a request got no response from the upstream.
@@ -148,9 +183,19 @@ pub(super) enum SendError {
     Connect(std::io::Error),
     /// The TCP connection was not made within the connect timeout.
     ConnectTimeout,
-    /// hyper failed: the connection broke, the response was garbled, or the client's
-    /// own request body failed while it was being sent ([`hyper::Error::is_user`]).
-    Http(hyper::Error),
+    /// Reading or writing the connection failed.
+    Io(std::io::Error),
+    /// The upstream's response is not valid HTTP/1.
+    Protocol(ProtocolError),
+    /// The client's own request body failed, or did not match its length.
+    Body(BoxError),
+}
+
+impl SendError {
+    /// The client's fault, not the upstream's.
+    pub(super) fn is_client_body(&self) -> bool {
+        matches!(self, Self::Body(_))
+    }
 }
 
 impl fmt::Display for SendError {
@@ -158,53 +203,181 @@ impl fmt::Display for SendError {
         match self {
             Self::Connect(e) => write!(f, "connect: {e}"),
             Self::ConnectTimeout => f.write_str("connect: timed out"),
-            Self::Http(e) => {
-                write!(f, "{e}")?;
-                let mut source = std::error::Error::source(e);
-                while let Some(e) = source {
-                    write!(f, ": {e}")?;
-                    source = e.source();
-                }
-                Ok(())
-            }
+            Self::Io(e) => write!(f, "connection: {e}"),
+            Self::Protocol(e) => write!(f, "response: {e}"),
+            Self::Body(e) => write!(f, "request body: {e}"),
         }
     }
 }
+
+impl From<ProtocolError> for SendError {
+    fn from(e: ProtocolError) -> Self {
+        Self::Protocol(e)
+    }
+}
+
+/// What the upstream answered: the response, and for a `101` the connection itself.
+pub(super) type Answer = (Response<Body>, Option<Upgraded>);
 
 // === impl Pool ===
 
 impl Pool {
     /// Sends `req` (origin-form URI, `Host` set) on an idle connection, or on a new one.
+    /// `upgrade`: the request asks for a WebSocket; a `101` answer hands the connection
+    /// over in [`Upgraded`].
     ///
-    /// A request that an idle connection refused before writing a byte (the upstream
-    /// closed it while it sat in the pool) is sent again on the next one: hyper gives
-    /// the request back untouched in that case, so no body is lost or sent twice.
+    /// A request that a pooled connection could not take (its head could not be
+    /// written, or the connection closed before any answer to a bodiless `GET`, `HEAD`
+    /// or `OPTIONS`) is sent again on the next one: the upstream cannot have acted on
+    /// it, or acting twice is harmless. Nothing else is retried.
     pub(super) async fn send(
         self: Arc<Self>,
-        mut req: Request<Body>,
-    ) -> Result<(Response<Incoming>, Connection), SendError> {
+        req: Request<Body>,
+        upgrade: bool,
+    ) -> Result<Answer, SendError> {
+        let (parts, body) = req.into_parts();
+        let framing = if body.is_end_stream() {
+            RequestFraming::choose(&parts, Some(0))
+        } else {
+            RequestFraming::choose(&parts, body.size_hint().exact())
+        };
+        let head_request = parts.method == Method::HEAD;
+        let replayable = body.is_end_stream()
+            && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         loop {
-            let (mut handle, reused) = self.acquire().await?;
-            match handle.sender.try_send_request(req).await {
-                Ok(response) => {
-                    return Ok((response, Connection { pool: self, handle }));
+            let (mut conn, reused) = self.acquire().await?;
+            conn.write.buf.clear();
+            h1::encode_request(&parts, framing, &mut conn.write.buf);
+            if let Err(e) = conn.write.io.write_all(&conn.write.buf).await {
+                if reused {
+                    tracing::debug!(upstream = %self.address, error = %e, "pooled connection was closed; retrying");
+                    continue;
                 }
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) if reused => {
-                        tracing::debug!(upstream = %self.address, "pooled connection was closed; retrying");
-                        req = unsent;
-                    }
-                    _ => return Err(SendError::Http(e.into_error())),
-                },
+                return Err(SendError::Io(e));
             }
+            if framing == RequestFraming::None {
+                match conn.read.head(head_request).await {
+                    Err(SendError::Io(e))
+                        if reused
+                            && replayable
+                            && e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                    {
+                        tracing::debug!(upstream = %self.address, "pooled connection closed before answering; retrying");
+                    }
+                    Err(e) => return Err(e),
+                    Ok(head) => {
+                        return self.answer(conn.read, Finish::Pool(conn.write), head, upgrade);
+                    }
+                }
+                continue;
+            }
+            return self
+                .exchange_with_body(conn, body, framing, head_request, upgrade)
+                .await;
         }
     }
 
+    /// Sends the request body while watching for the response head: an upstream may
+    /// answer early (a `413`, say) or stream its answer while it reads (full duplex).
+    /// An early answer goes back to the client at once; the rest of the body is sent by
+    /// a task of its own, which pools the connection once both directions are done.
+    async fn exchange_with_body(
+        self: Arc<Self>,
+        conn: Conn,
+        body: Body,
+        framing: RequestFraming,
+        head_request: bool,
+        upgrade: bool,
+    ) -> Result<Answer, SendError> {
+        let Conn { mut read, write } = conn;
+        let mut sending = Box::pin(send_body(write, body, framing));
+        let (head, sent) = {
+            let mut head = pin!(read.head(head_request));
+            tokio::select! {
+                biased;
+                sent = &mut sending => {
+                    // A broken client body is the client's error (400), not a wait for
+                    // an answer to a request that will never be complete.
+                    let write = sent?;
+                    (head.await?, Some(write))
+                }
+                head = &mut head => (head?, None),
+            }
+        };
+        if let Some(write) = sent {
+            return self.answer(read, Finish::Pool(write), head, upgrade);
+        }
+        // The answer came first: the body goes on in its own task.
+        let (give_read, take_read) = oneshot::channel::<ReadSide>();
+        let pool = Arc::clone(&self);
+        tokio::spawn(async move {
+            match sending.await {
+                Ok(write) => match take_read.await {
+                    Ok(read) => pool.put(Conn { read, write }),
+                    // The response did not end cleanly: keep the socket open for the
+                    // read half until it goes.
+                    Err(_) => write.io.forget(),
+                },
+                Err(e) => {
+                    tracing::debug!(upstream = %pool.address, error = %e, "request body not sent after an early answer")
+                }
+            }
+        });
+        self.answer(read, Finish::Writer(give_read), head, upgrade)
+    }
+
+    /// Builds the response for `head`, whose body reads from `read`.
+    fn answer(
+        self: Arc<Self>,
+        read: ReadSide,
+        finish: Finish,
+        head: h1::ResponseHead,
+        upgrade: bool,
+    ) -> Result<Answer, SendError> {
+        let h1::ResponseHead {
+            response,
+            framing,
+            keep_alive,
+        } = head;
+        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            let (Finish::Pool(write), true) = (finish, upgrade) else {
+                return Err(ProtocolError::UnexpectedUpgrade.into());
+            };
+            let ReadSide { io, buf, slot } = read;
+            let io = io
+                .reunite(write.io)
+                .map_err(|e| SendError::Io(std::io::Error::other(e)))?;
+            let upgraded = Upgraded {
+                io,
+                read_ahead: buf.freeze(),
+                slot,
+            };
+            return Ok((response.map(|()| Body::empty()), Some(upgraded)));
+        }
+        let decoder = match framing {
+            ResponseFraming::Empty => Decoder::Done,
+            ResponseFraming::Length(n) => Decoder::Length(n),
+            ResponseFraming::Chunked => Decoder::Chunked(h1::Chunked::Size),
+            ResponseFraming::Close => Decoder::Close,
+        };
+        let mut body = UpstreamBody {
+            read: Some(read),
+            decoder,
+            finish: keep_alive.then_some(finish),
+            pool: self,
+        };
+        if body.decoder == Decoder::Done {
+            body.end();
+            return Ok((response.map(|()| Body::empty()), None));
+        }
+        Ok((response.map(|()| Body::new(body)), None))
+    }
+
     /// An idle connection (`true`), or a new one once a slot is free (`false`).
-    async fn acquire(&self) -> Result<(Handle, bool), SendError> {
+    async fn acquire(&self) -> Result<(Conn, bool), SendError> {
         loop {
-            if let Some(handle) = self.checkout() {
-                return Ok((handle, true));
+            if let Some(conn) = self.checkout() {
+                return Ok((conn, true));
             }
             let Some(slots) = &self.slots else {
                 return Ok((self.connect(None).await?, false));
@@ -231,7 +404,7 @@ impl Pool {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(&self.waiting);
         let returned = self.returned.notified();
-        let mut returned = std::pin::pin!(returned);
+        let mut returned = pin!(returned);
         returned.as_mut().enable();
         // A connection put back between the checkout and the line above sent no notice.
         if !lock(&self.idle).connections.is_empty() {
@@ -243,25 +416,25 @@ impl Pool {
         }
     }
 
-    /// The most recently used idle connection that is still ready, if any.
-    fn checkout(&self) -> Option<Handle> {
+    /// The most recently used idle connection that is still clean, if any.
+    fn checkout(&self) -> Option<Conn> {
         let now = Instant::now();
         let mut idle = lock(&self.idle);
-        while let Some((handle, since)) = idle.connections.pop_back() {
+        while let Some((mut conn, since)) = idle.connections.pop_back() {
             if now.saturating_duration_since(since) >= self.settings.pool_idle_timeout {
                 // The newest is too old, so every older one is too.
                 idle.connections.clear();
                 return None;
             }
-            if handle.sender.is_ready() {
-                return Some(handle);
+            if conn.read.is_quiet() {
+                return Some(conn);
             }
         }
         None
     }
 
-    /// Puts a ready connection back, dropping the oldest one if the pool is full.
-    fn put(self: &Arc<Self>, handle: Handle) {
+    /// Puts a connection back, dropping the oldest one if the pool is full.
+    fn put(self: &Arc<Self>, conn: Conn) {
         if self.settings.pool_max_idle_per_host == 0 {
             return;
         }
@@ -269,7 +442,7 @@ impl Pool {
         if idle.connections.len() >= self.settings.pool_max_idle_per_host {
             idle.connections.pop_front();
         }
-        idle.connections.push_back((handle, Instant::now()));
+        idle.connections.push_back((conn, Instant::now()));
         if !idle.reaper {
             idle.reaper = true;
             spawn_reaper(Arc::downgrade(self), self.settings.pool_idle_timeout);
@@ -291,8 +464,8 @@ impl Pool {
         }
     }
 
-    /// Opens a connection; its task holds `slot` for as long as it is open.
-    async fn connect(&self, slot: Option<OwnedSemaphorePermit>) -> Result<Handle, SendError> {
+    /// Opens a connection, which holds `slot` for as long as it is open.
+    async fn connect(&self, slot: Option<OwnedSemaphorePermit>) -> Result<Conn, SendError> {
         let stream = tokio::time::timeout(
             self.settings.connect_timeout,
             TcpStream::connect(self.address.as_str()),
@@ -301,22 +474,22 @@ impl Pool {
         .map_err(|_elapsed| SendError::ConnectTimeout)?
         .map_err(SendError::Connect)?;
         configure(&stream).map_err(SendError::Connect)?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(SendError::Http)?;
         let slot = Slot {
             _permit: slot.map(Arc::new),
         };
-        let held = slot.clone();
-        let address = self.address.clone();
-        tokio::spawn(async move {
-            let _held = held;
-            // `with_upgrades`: a `101 Switching Protocols` hands the socket to the tunnel.
-            if let Err(e) = connection.with_upgrades().await {
-                tracing::debug!(upstream = %address, error = %e, "upstream connection ended");
-            }
-        });
-        Ok(Handle { sender, slot })
+        let (read, write) = stream.into_split();
+        Ok(Conn {
+            read: ReadSide {
+                io: read,
+                buf: BytesMut::new(),
+                slot: slot.clone(),
+            },
+            write: WriteSide {
+                io: write,
+                buf: Vec::new(),
+                _slot: slot,
+            },
+        })
     }
 }
 
@@ -348,90 +521,267 @@ fn spawn_reaper(pool: Weak<Pool>, every: Duration) {
     });
 }
 
-/// A connection lent to one request: back to its pool once the response has ended.
-pub(super) struct Connection {
-    pool: Arc<Pool>,
-    handle: Handle,
+// === impl ReadSide ===
+
+impl ReadSide {
+    /// Reads until a whole response head is in; its body's first bytes may follow it
+    /// in the buffer. A close before any byte of it is `UnexpectedEof`.
+    async fn head(&mut self, head_request: bool) -> Result<h1::ResponseHead, SendError> {
+        loop {
+            if !self.buf.is_empty() {
+                if let Some(head) = h1::parse_response(&mut self.buf, head_request)? {
+                    return Ok(head);
+                }
+            }
+            self.buf.reserve(READ_SIZE);
+            let n = self
+                .io
+                .read_buf(&mut self.buf)
+                .await
+                .map_err(SendError::Io)?;
+            if n == 0 {
+                return Err(if self.buf.is_empty() {
+                    SendError::Io(std::io::ErrorKind::UnexpectedEof.into())
+                } else {
+                    ProtocolError::Incomplete.into()
+                });
+            }
+        }
+    }
+
+    /// Reads what the socket has into the buffer; `Ok(0)`: the upstream closed.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        self.buf.reserve(READ_SIZE);
+        pin!(self.io.read_buf(&mut self.buf)).poll(cx)
+    }
+
+    /// Whether an idle connection has nothing to say: no close, no stray bytes, no
+    /// error. Costs no system call unless the socket became readable while idle.
+    fn is_quiet(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        let mut probe = ReadBuf::new(&mut byte);
+        let mut cx = Context::from_waker(Waker::noop());
+        self.buf.is_empty() && self.io.poll_peek(&mut cx, &mut probe).is_pending()
+    }
 }
 
-impl Connection {
-    /// The connection's slot, for a tunnel that takes the connection over (`101`).
-    pub(super) fn into_slot(self) -> Slot {
-        self.handle.slot
-    }
+// === the request body ===
 
-    /// The response body, returning this connection to the pool when it ends.
-    pub(super) fn body(self, body: Incoming) -> Body {
-        Body::new(PooledBody {
-            body,
-            connection: Some(self),
-            ended: false,
-        })
-    }
-
-    fn release(self) {
-        let Self { pool, mut handle } = self;
-        if handle.sender.is_ready() {
-            pool.put(handle);
-        } else if let (false, Ok(runtime)) = (
-            handle.sender.is_closed(),
-            tokio::runtime::Handle::try_current(),
-        ) {
-            // Still sending the request body (the upstream answered before reading it
-            // all): the connection is reusable once that is done.
-            runtime.spawn(async move {
-                if handle.sender.ready().await.is_ok() {
-                    pool.put(handle);
+/// Writes `body` framed as `framing`, and gives the write side back when it is done.
+async fn send_body(
+    mut write: WriteSide,
+    mut body: Body,
+    framing: RequestFraming,
+) -> Result<WriteSide, SendError> {
+    let mut left = match framing {
+        RequestFraming::Length(n) => Some(n),
+        _ => None,
+    };
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(SendError::Body)?;
+        let data = match frame.into_data() {
+            Ok(data) => data,
+            Err(frame) => {
+                trailers = frame.into_trailers().ok();
+                continue;
+            }
+        };
+        if data.is_empty() {
+            continue;
+        }
+        match &mut left {
+            Some(left) => {
+                *left = left.checked_sub(data.len() as u64).ok_or_else(|| {
+                    SendError::Body("the body is longer than its content-length".into())
+                })?;
+                write.io.write_all(&data).await.map_err(SendError::Io)?;
+                if *left == 0 {
+                    // Complete by its length: what the stream might still say is not ours
+                    // to wait for.
+                    break;
                 }
-            });
+            }
+            None => {
+                write.buf.clear();
+                h1::encode_chunk_size(data.len(), &mut write.buf);
+                if data.len() <= COPY_CHUNK {
+                    write.buf.extend_from_slice(&data);
+                    write.buf.extend_from_slice(b"\r\n");
+                    write
+                        .io
+                        .write_all(&write.buf)
+                        .await
+                        .map_err(SendError::Io)?;
+                } else {
+                    write
+                        .io
+                        .write_all(&write.buf)
+                        .await
+                        .map_err(SendError::Io)?;
+                    write.io.write_all(&data).await.map_err(SendError::Io)?;
+                    write.io.write_all(b"\r\n").await.map_err(SendError::Io)?;
+                }
+            }
+        }
+    }
+    match left {
+        Some(0) => {}
+        Some(_) => {
+            return Err(SendError::Body(
+                "the body is shorter than its content-length".into(),
+            ));
+        }
+        None => {
+            write.buf.clear();
+            h1::encode_last_chunk(trailers.as_ref(), &mut write.buf);
+            write
+                .io
+                .write_all(&write.buf)
+                .await
+                .map_err(SendError::Io)?;
+        }
+    }
+    Ok(write)
+}
+
+// === the response body ===
+
+/// Where a connection goes once its response has been read to the end.
+enum Finish {
+    /// The request is sent: back to the pool, whole.
+    Pool(WriteSide),
+    /// The request body is still being sent: to the task sending it, which pools the
+    /// connection once it is done.
+    Writer(oneshot::Sender<ReadSide>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decoder {
+    Length(u64),
+    Chunked(h1::Chunked),
+    Close,
+    Done,
+}
+
+/// An upstream response body, read from the connection as the client takes it. At its
+/// end the connection goes back to the pool, unless the response said to close it or
+/// the upstream sent more than the response. Dropped before its end (the client went
+/// away), it closes the connection: the rest of the response would be in the way.
+struct UpstreamBody {
+    read: Option<ReadSide>,
+    decoder: Decoder,
+    /// `None`: the connection closes after this response.
+    finish: Option<Finish>,
+    pool: Arc<Pool>,
+}
+
+impl UpstreamBody {
+    /// The response is complete: pass the connection on if it is clean.
+    fn end(&mut self) {
+        self.decoder = Decoder::Done;
+        let (Some(read), Some(finish)) = (self.read.take(), self.finish.take()) else {
+            return;
+        };
+        if !read.buf.is_empty() {
+            // Bytes after the end of the response: a confused or hostile upstream.
+            tracing::debug!(upstream = %self.pool.address, "bytes after the response; closing");
+            return;
+        }
+        match finish {
+            Finish::Pool(write) => self.pool.put(Conn { read, write }),
+            Finish::Writer(writer) => {
+                let _ = writer.send(read);
+            }
         }
     }
 }
 
-/// An upstream response body that returns its connection at the end. Dropped before the
-/// end (the client went away), the connection is dropped too: hyper closes it, since
-/// the rest of the response would be in the way of the next one.
-struct PooledBody {
-    body: Incoming,
-    connection: Option<Connection>,
-    ended: bool,
-}
-
-impl http_body::Body for PooledBody {
+impl http_body::Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = SendError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let frame = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(None) = frame {
-            self.ended = true;
-            if let Some(connection) = self.connection.take() {
-                connection.release();
+    ) -> Poll<Option<Result<Frame<Bytes>, SendError>>> {
+        let this = &mut *self;
+        loop {
+            let Some(read) = &mut this.read else {
+                return Poll::Ready(None);
+            };
+            match &mut this.decoder {
+                Decoder::Done => return Poll::Ready(None),
+                Decoder::Length(left) if !read.buf.is_empty() => {
+                    let take = usize::try_from(*left)
+                        .unwrap_or(usize::MAX)
+                        .min(read.buf.len());
+                    let data = read.buf.split_to(take).freeze();
+                    *left -= take as u64;
+                    if *left == 0 {
+                        this.end();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Decoder::Chunked(chunked) if !read.buf.is_empty() => match chunked
+                    .decode(&mut read.buf)
+                {
+                    Ok(h1::Decoded::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Ok(h1::Decoded::End) => {
+                        this.end();
+                        return Poll::Ready(None);
+                    }
+                    Ok(h1::Decoded::Incomplete) => {}
+                    Err(e) => {
+                        this.read = None;
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                },
+                Decoder::Close if !read.buf.is_empty() => {
+                    let data = read.buf.split().freeze();
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                _ => {}
+            }
+            match ready!(read.poll_fill(cx)) {
+                Ok(0) if this.decoder == Decoder::Close => {
+                    this.read = None;
+                    this.decoder = Decoder::Done;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    this.read = None;
+                    return Poll::Ready(Some(Err(ProtocolError::Incomplete.into())));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    this.read = None;
+                    return Poll::Ready(Some(Err(SendError::Io(e))));
+                }
             }
         }
-        frame
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended || self.body.is_end_stream()
+        self.decoder == Decoder::Done || self.read.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        match self.decoder {
+            Decoder::Length(n) => SizeHint::with_exact(n),
+            Decoder::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
     }
 }
 
-impl Drop for PooledBody {
-    fn drop(&mut self) {
-        // hyper's server stops polling a body that says it has ended, so the end may
-        // only be seen here.
-        if let Some(connection) = self.connection.take() {
-            if http_body::Body::is_end_stream(&self.body) {
-                connection.release();
-            }
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Connect(e) | Self::Io(e) => Some(e),
+            Self::Protocol(e) => Some(e),
+            Self::Body(e) => Some(&**e),
+            Self::ConnectTimeout => None,
         }
     }
 }

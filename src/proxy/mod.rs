@@ -26,6 +26,7 @@
 //! ```
 
 mod client;
+mod h1;
 mod headers;
 mod layer;
 mod service;

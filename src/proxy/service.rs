@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
+use http::{Request, Response, Version};
 use hyper::upgrade::OnUpgrade;
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use super::client::{Connection, Pool, SendError, UpstreamClient};
+use super::client::{Answer, Pool, SendError, UpstreamClient};
 use super::headers::{conflicting_framing, set_forwarded, strip_hop_by_hop};
 use super::upgrade::spawn_tunnel;
 use super::upstream::Upstream;
@@ -54,8 +53,7 @@ pin_project! {
 }
 
 /// The upstream exchange: an `async fn` of the pool, so its type has no name.
-type Exchange =
-    Pin<Box<dyn Future<Output = Result<(Response<Incoming>, Connection), SendError>> + Send>>;
+type Exchange = Pin<Box<dyn Future<Output = Result<Answer, SendError>> + Send>>;
 
 pin_project! {
     #[project = StateProj]
@@ -159,7 +157,8 @@ impl Proxy {
         parts.extensions = http::Extensions::new();
 
         let request = Request::from_parts(parts, body);
-        let response: Exchange = Box::pin(Arc::clone(&inner.pool).send(request));
+        let response: Exchange =
+            Box::pin(Arc::clone(&inner.pool).send(request, client_upgrade.is_some()));
         ResponseFuture {
             state: State::Waiting {
                 response: tokio::time::timeout(inner.timeout, response),
@@ -213,7 +212,7 @@ impl Future for ResponseFuture {
                 route,
             } => (ready!(response.poll(cx)), client_upgrade, route),
         };
-        let (mut response, connection) = match result {
+        let (mut response, upgraded) = match result {
             Ok(Ok(exchange)) => exchange,
             Ok(Err(e)) => return Poll::Ready(Ok(upstream_error(route, &e).into_response())),
             Err(_elapsed) => {
@@ -224,29 +223,25 @@ impl Future for ResponseFuture {
                 return Poll::Ready(Ok(error.into_response()));
             }
         };
-        match client_upgrade.take() {
-            Some(client) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+        match (client_upgrade.take(), upgraded) {
+            (Some(client), Some(upstream)) => {
                 // The connection now belongs to the tunnel, and so does its slot.
-                let upstream = hyper::upgrade::on(&mut response);
-                spawn_tunnel(client, upstream, route.clone(), connection.into_slot());
-                Poll::Ready(Ok(response.map(Body::incoming)))
+                spawn_tunnel(client, upstream, route.clone());
             }
             _ => {
                 strip_hop_by_hop(response.headers_mut());
-                Poll::Ready(Ok(response.map(|body| connection.body(body))))
             }
         }
+        Poll::Ready(Ok(response))
     }
 }
 
 /// A failure before the upstream's response head: the client's own broken body is a
 /// 400 (it is not the upstream's fault); anything else is a 502.
 fn upstream_error(route: &Arc<str>, error: &SendError) -> Error {
-    if let SendError::Http(e) = error {
-        if e.is_user() {
-            tracing::info!(route = %route, error = %error, "client request body failed while proxying");
-            return Error::bad_request("The request body is malformed or was cut short");
-        }
+    if error.is_client_body() {
+        tracing::info!(route = %route, error = %error, "client request body failed while proxying");
+        return Error::bad_request("The request body is malformed or was cut short");
     }
     tracing::warn!(route = %route, error = %error, "upstream request failed");
     Error::UpstreamUnavailable {

@@ -2,30 +2,32 @@
 
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 
-use super::client::Slot;
+use super::client::Upgraded;
 
-/// Once the client's and the upstream's connections are both upgraded, copies bytes
-/// both ways until either side closes. Runs as its own task: a tunnel outlives the
-/// request future that set it up. It holds the upstream connection's `slot` while it
-/// lasts.
-pub(super) fn spawn_tunnel(
-    client: OnUpgrade,
-    upstream: OnUpgrade,
-    route: std::sync::Arc<str>,
-    slot: Slot,
-) {
+/// Once the client's connection is upgraded too, copies bytes both ways until either
+/// side closes, starting with what the upstream sent right after its `101`. Runs as
+/// its own task: a tunnel outlives the request future that set it up. It holds the
+/// upstream connection's slot while it lasts.
+pub(super) fn spawn_tunnel(client: OnUpgrade, upstream: Upgraded, route: std::sync::Arc<str>) {
     tokio::spawn(async move {
-        let _slot = slot;
-        let (client, upstream) = match tokio::try_join!(client, upstream) {
-            Ok(pair) => pair,
+        let Upgraded {
+            io: mut upstream,
+            read_ahead,
+            slot: _slot,
+        } = upstream;
+        let mut client = match client.await {
+            Ok(client) => TokioIo::new(client),
             Err(e) => {
                 tracing::warn!(%route, error = %e, "upgrade failed");
                 return;
             }
         };
-        let mut client = TokioIo::new(client);
-        let mut upstream = TokioIo::new(upstream);
+        if let Err(e) = client.write_all(&read_ahead).await {
+            tracing::debug!(%route, error = %e, "tunnel ended with an error");
+            return;
+        }
         match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
             Ok((up, down)) => tracing::debug!(%route, up, down, "tunnel closed"),
             Err(e) => tracing::debug!(%route, error = %e, "tunnel ended with an error"),

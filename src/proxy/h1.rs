@@ -1,0 +1,742 @@
+//! The HTTP/1.1 wire format on the upstream side (RFC 9112): request heads written out,
+//! response heads parsed, response bodies de-framed.
+//!
+//! The gateway's upstream side only ever speaks one dialect: it sends HTTP/1.1 requests
+//! it built itself (every header already validated by `http`) and reads the answers.
+//! That is a small part of HTTP/1, and written for this one purpose it costs a fraction
+//! of a general client's instructions (BENCHMARKS.md). Everything an upstream sends is
+//! checked as strictly as a client would: a garbled, oversized or ambiguous response
+//! is an error (502), never guessed at.
+
+use std::fmt;
+use std::io::Write as _;
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode, Version, request};
+
+/// The largest response head read, interim responses included.
+pub(super) const MAX_HEAD: usize = 64 * 1024;
+/// The most header lines in one response head (hyper's limit too).
+const MAX_HEADERS: usize = 100;
+/// The longest chunk-size line, extensions included (RFC 9112 §7.1.1 sets none).
+const MAX_CHUNK_LINE: usize = 4 * 1024;
+/// The most trailer bytes after the last chunk.
+const MAX_TRAILERS: usize = 16 * 1024;
+
+/// Why an upstream's response could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ProtocolError {
+    /// Not an HTTP/1.x response head (httparse's reason).
+    Head(&'static str),
+    /// The head is larger than [`MAX_HEAD`] or has more than [`MAX_HEADERS`] lines.
+    HeadTooLarge,
+    /// `Content-Length` is malformed or given twice with different values.
+    ContentLength,
+    /// A malformed chunk size line, chunk end or trailer section.
+    Chunk,
+    /// The connection closed before the message was complete.
+    Incomplete,
+    /// A `101 Switching Protocols` nobody asked for.
+    UnexpectedUpgrade,
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Head(reason) => write!(f, "malformed response head: {reason}"),
+            Self::HeadTooLarge => f.write_str("response head too large"),
+            Self::ContentLength => f.write_str("malformed or conflicting content-length"),
+            Self::Chunk => f.write_str("malformed chunked encoding"),
+            Self::Incomplete => f.write_str("connection closed before the message was complete"),
+            Self::UnexpectedUpgrade => f.write_str("101 response to a request without upgrade"),
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+// === Requests ===
+
+/// How the request body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RequestFraming {
+    /// No body, and no framing header.
+    None,
+    /// `Content-Length: n`; the body must be exactly that long.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+impl RequestFraming {
+    /// The framing for a body of `exact` size (if known), following what the client
+    /// sent: a known size is sent as `Content-Length` (and a zero one only where the
+    /// method has body semantics or the client said so), an unknown one as the
+    /// client's `Content-Length`, or chunked.
+    pub(super) fn choose(parts: &request::Parts, exact: Option<u64>) -> Self {
+        match exact {
+            Some(0)
+                if !parts.headers.contains_key(header::CONTENT_LENGTH)
+                    && !matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) =>
+            {
+                Self::None
+            }
+            Some(n) => Self::Length(n),
+            // A body that does not know its size but came with a length keeps it (the
+            // exchange checks that it holds); hyper's server has checked its syntax.
+            None => parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .map_or(Self::Chunked, Self::Length),
+        }
+    }
+}
+
+/// Writes the request line and headers of `parts` (an origin-form URI) into `dst`,
+/// with `framing`'s header in place of any framing header in `parts`.
+pub(super) fn encode_request(parts: &request::Parts, framing: RequestFraming, dst: &mut Vec<u8>) {
+    dst.extend_from_slice(parts.method.as_str().as_bytes());
+    dst.push(b' ');
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    dst.extend_from_slice(target.as_bytes());
+    dst.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in &parts.headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        dst.extend_from_slice(name.as_str().as_bytes());
+        dst.extend_from_slice(b": ");
+        dst.extend_from_slice(value.as_bytes());
+        dst.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        RequestFraming::None => {}
+        RequestFraming::Length(n) => {
+            // Writing into a Vec cannot fail.
+            let _ = write!(dst, "content-length: {n}\r\n");
+        }
+        RequestFraming::Chunked => dst.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    dst.extend_from_slice(b"\r\n");
+}
+
+/// Writes the size line of a chunk of `len` bytes.
+pub(super) fn encode_chunk_size(len: usize, dst: &mut Vec<u8>) {
+    let _ = write!(dst, "{len:x}\r\n");
+}
+
+/// Writes the last chunk and `trailers` (if any) that end a chunked body.
+pub(super) fn encode_last_chunk(trailers: Option<&HeaderMap>, dst: &mut Vec<u8>) {
+    dst.extend_from_slice(b"0\r\n");
+    for (name, value) in trailers.into_iter().flatten() {
+        dst.extend_from_slice(name.as_str().as_bytes());
+        dst.extend_from_slice(b": ");
+        dst.extend_from_slice(value.as_bytes());
+        dst.extend_from_slice(b"\r\n");
+    }
+    dst.extend_from_slice(b"\r\n");
+}
+
+// === Responses ===
+
+/// How a response body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ResponseFraming {
+    /// No body: a `HEAD` answer, 1xx, 204, 304, or `Content-Length: 0`.
+    Empty,
+    /// `Content-Length`.
+    Length(u64),
+    /// `Transfer-Encoding` ending in `chunked`.
+    Chunked,
+    /// Neither: the body runs until the upstream closes the connection.
+    Close,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub(super) struct ResponseHead {
+    /// Status, version and headers; the body comes later.
+    pub(super) response: Response<()>,
+    pub(super) framing: ResponseFraming,
+    /// Whether the connection may carry another request after this response.
+    pub(super) keep_alive: bool,
+}
+
+/// Parses the response head at the start of `buf` and removes it from `buf`, skipping
+/// interim (1xx) responses other than `101`. `Ok(None)`: the head is not complete yet.
+/// `head_request`: the request was `HEAD`, so the response has no body whatever it says.
+pub(super) fn parse_response(
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<Option<ResponseHead>, ProtocolError> {
+    loop {
+        let Some(parsed) = parse_one(buf)? else {
+            return Ok(None);
+        };
+        if parsed.status.is_informational() && parsed.status != StatusCode::SWITCHING_PROTOCOLS {
+            buf.advance(parsed.len);
+            continue;
+        }
+        let head = buf.split_to(parsed.len).freeze();
+        return build(&head, &parsed, head_request).map(Some);
+    }
+}
+
+fn reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid new line",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid token",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "invalid HTTP version",
+    }
+}
+
+/// Where one header line's name and value sit in the head.
+#[derive(Clone, Copy)]
+struct Span {
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+/// A response head found by httparse, by offsets into the buffer it was parsed from.
+struct Parsed {
+    len: usize,
+    status: StatusCode,
+    version: Version,
+    spans: Vec<Span>,
+}
+
+fn parse_one(buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+    // Left uninitialised: zeroing room for a hundred headers costs more than parsing.
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut headers,
+    ) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
+            return Err(ProtocolError::HeadTooLarge);
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(ProtocolError::HeadTooLarge),
+        Err(e) => return Err(ProtocolError::Head(reason(e))),
+    };
+    if len > MAX_HEAD {
+        return Err(ProtocolError::HeadTooLarge);
+    }
+    let status = response
+        .code
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .ok_or(ProtocolError::Head("invalid status code"))?;
+    let version = match response.version {
+        Some(1) => Version::HTTP_11,
+        _ => Version::HTTP_10,
+    };
+    let base = buf.as_ptr() as usize;
+    // Offsets within a head of at most MAX_HEAD bytes fit in a u32.
+    let offset = |s: &[u8]| ((s.as_ptr() as usize - base) as u32, s.len() as u32);
+    let spans = response
+        .headers
+        .iter()
+        .map(|h| Span {
+            name: offset(h.name.as_bytes()),
+            value: offset(h.value),
+        })
+        .collect();
+    Ok(Some(Parsed {
+        len,
+        status,
+        version,
+        spans,
+    }))
+}
+
+fn build(head: &Bytes, parsed: &Parsed, head_request: bool) -> Result<ResponseHead, ProtocolError> {
+    let mut headers = HeaderMap::with_capacity(parsed.spans.len());
+    let mut content_length: Option<u64> = None;
+    let mut chunked: Option<bool> = None;
+    let mut close = parsed.version == Version::HTTP_10;
+    for span in &parsed.spans {
+        let range = |(start, len): (u32, u32)| start as usize..(start + len) as usize;
+        let name = HeaderName::from_bytes(&head[range(span.name)])
+            .map_err(|_| ProtocolError::Head("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(range(span.value)))
+            .map_err(|_| ProtocolError::Head("invalid header value"))?;
+        if name == header::CONTENT_LENGTH {
+            content_length = Some(merge_content_length(content_length, value.as_bytes())?);
+        } else if name == header::TRANSFER_ENCODING {
+            // The codings of every line form one list; only the last one counts.
+            let last = value
+                .as_bytes()
+                .rsplit(|&b| b == b',')
+                .next()
+                .unwrap_or_default();
+            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name == header::CONNECTION {
+            close |= has_token(value.as_bytes(), b"close");
+        }
+        headers.append(name, value);
+    }
+
+    let status = parsed.status;
+    let framing = if status == StatusCode::SWITCHING_PROTOCOLS {
+        close = true;
+        ResponseFraming::Empty
+    } else if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
+    {
+        ResponseFraming::Empty
+    } else if let Some(chunked) = chunked {
+        if content_length.is_some() {
+            // RFC 9112 §6.3: Transfer-Encoding wins, the length goes, and the
+            // connection is not trusted with another message.
+            headers.remove(header::CONTENT_LENGTH);
+            close = true;
+        }
+        if chunked && parsed.version == Version::HTTP_11 {
+            ResponseFraming::Chunked
+        } else {
+            close = true;
+            ResponseFraming::Close
+        }
+    } else {
+        match content_length {
+            Some(0) => ResponseFraming::Empty,
+            Some(n) => ResponseFraming::Length(n),
+            None => {
+                close = true;
+                ResponseFraming::Close
+            }
+        }
+    };
+
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    *response.version_mut() = parsed.version;
+    *response.headers_mut() = headers;
+    Ok(ResponseHead {
+        response,
+        framing,
+        keep_alive: !close,
+    })
+}
+
+/// One more `Content-Length` value (a line may hold a list): every value must be the
+/// same number.
+fn merge_content_length(seen: Option<u64>, value: &[u8]) -> Result<u64, ProtocolError> {
+    let mut length = seen;
+    for item in value.split(|&b| b == b',') {
+        let item = item.trim_ascii();
+        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+            return Err(ProtocolError::ContentLength);
+        }
+        let n = item.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        if length.is_some_and(|l| l != n) {
+            return Err(ProtocolError::ContentLength);
+        }
+        length = Some(n);
+    }
+    length.ok_or(ProtocolError::ContentLength)
+}
+
+fn has_token(list: &[u8], token: &[u8]) -> bool {
+    list.split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+// === Chunked bodies ===
+
+/// What the chunked decoder found in the buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Decoded {
+    /// Body bytes.
+    Data(Bytes),
+    /// The buffer holds no complete next step: read more.
+    Incomplete,
+    /// The last chunk and the trailer section are done.
+    End,
+}
+
+/// A chunked body decoder (RFC 9112 §7.1). Trailers are read and dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Chunked {
+    /// At a chunk-size line.
+    Size,
+    /// Inside a chunk, with this many bytes left.
+    Data(u64),
+    /// After a chunk's data, at its CRLF.
+    DataEnd,
+    /// After the last chunk, in the trailer section.
+    Trailers,
+    /// Done.
+    End,
+}
+
+impl Chunked {
+    /// Takes the next piece of the body from `buf`.
+    pub(super) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, ProtocolError> {
+        loop {
+            match *self {
+                Self::Size => {
+                    let Some(line) = find_crlf(buf, MAX_CHUNK_LINE)? else {
+                        return Ok(Decoded::Incomplete);
+                    };
+                    let size = chunk_size(&buf[..line])?;
+                    buf.advance(line + 2);
+                    *self = if size == 0 {
+                        Self::Trailers
+                    } else {
+                        Self::Data(size)
+                    };
+                }
+                Self::Data(left) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::Incomplete);
+                    }
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    let data = buf.split_to(take).freeze();
+                    let left = left - take as u64;
+                    *self = if left == 0 {
+                        Self::DataEnd
+                    } else {
+                        Self::Data(left)
+                    };
+                    return Ok(Decoded::Data(data));
+                }
+                Self::DataEnd => {
+                    if buf.len() < 2 {
+                        return Ok(Decoded::Incomplete);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(ProtocolError::Chunk);
+                    }
+                    buf.advance(2);
+                    *self = Self::Size;
+                }
+                Self::Trailers => {
+                    // Each trailer line is consumed as it comes, up to the empty line.
+                    let Some(line) = find_crlf(buf, MAX_TRAILERS)? else {
+                        return Ok(Decoded::Incomplete);
+                    };
+                    let empty = line == 0;
+                    if !empty && (buf[0] == b' ' || buf[0] == b'\t' || !buf[..line].contains(&b':'))
+                    {
+                        return Err(ProtocolError::Chunk);
+                    }
+                    buf.advance(line + 2);
+                    if empty {
+                        *self = Self::End;
+                    }
+                }
+                Self::End => return Ok(Decoded::End),
+            }
+        }
+    }
+}
+
+/// The offset of the first CRLF in `buf`, if within `limit` bytes. A bare LF is an error.
+fn find_crlf(buf: &[u8], limit: usize) -> Result<Option<usize>, ProtocolError> {
+    match buf.iter().take(limit).position(|&b| b == b'\n') {
+        Some(0) => Err(ProtocolError::Chunk),
+        Some(lf) if buf[lf - 1] == b'\r' => Ok(Some(lf - 1)),
+        Some(_) => Err(ProtocolError::Chunk),
+        None if buf.len() >= limit => Err(ProtocolError::Chunk),
+        None => Ok(None),
+    }
+}
+
+/// The size in a chunk-size line: hex digits, then optionally extensions after `;`.
+fn chunk_size(line: &[u8]) -> Result<u64, ProtocolError> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 16 {
+        return Err(ProtocolError::Chunk);
+    }
+    let rest = line[digits..].trim_ascii_start();
+    if !(rest.is_empty() || rest[0] == b';') || rest.iter().any(|&b| b == b'\r' || b == 0) {
+        return Err(ProtocolError::Chunk);
+    }
+    let mut size = 0u64;
+    for &d in &line[..digits] {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            _ => d - b'A' + 10,
+        };
+        size = size << 4 | u64::from(v);
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<Option<ResponseHead>, ProtocolError> {
+        parse_response(&mut BytesMut::from(bytes), false)
+    }
+
+    fn framing(bytes: &[u8]) -> (ResponseFraming, bool) {
+        let head = parse(bytes).unwrap().unwrap();
+        (head.framing, head.keep_alive)
+    }
+
+    #[test]
+    fn request_heads_carry_our_framing_only() {
+        let (mut parts, ()) = http::Request::post("http://up/a?b=1")
+            .header("content-length", "99")
+            .header("transfer-encoding", "chunked")
+            .header("x-a", "1")
+            .header("x-a", "2")
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts.uri = "/a?b=1".parse().unwrap();
+        let mut out = Vec::new();
+        encode_request(&parts, RequestFraming::Length(5), &mut out);
+        assert_eq!(
+            out,
+            b"POST /a?b=1 HTTP/1.1\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 5\r\n\r\n"
+        );
+        out.clear();
+        encode_request(&parts, RequestFraming::Chunked, &mut out);
+        assert!(out.ends_with(b"x-a: 2\r\ntransfer-encoding: chunked\r\n\r\n"));
+    }
+
+    #[test]
+    fn empty_bodies_get_a_length_only_where_one_is_expected() {
+        let parts = |method: Method, length: bool| {
+            let mut req = http::Request::builder().method(method);
+            if length {
+                req = req.header("content-length", "0");
+            }
+            req.body(()).unwrap().into_parts().0
+        };
+        assert_eq!(
+            RequestFraming::choose(&parts(Method::GET, false), Some(0)),
+            RequestFraming::None
+        );
+        assert_eq!(
+            RequestFraming::choose(&parts(Method::GET, true), Some(0)),
+            RequestFraming::Length(0)
+        );
+        assert_eq!(
+            RequestFraming::choose(&parts(Method::POST, false), Some(0)),
+            RequestFraming::Length(0)
+        );
+        assert_eq!(
+            RequestFraming::choose(&parts(Method::POST, false), Some(7)),
+            RequestFraming::Length(7)
+        );
+        assert_eq!(
+            RequestFraming::choose(&parts(Method::POST, true), None),
+            RequestFraming::Length(0)
+        );
+        assert_eq!(
+            RequestFraming::choose(&parts(Method::POST, false), None),
+            RequestFraming::Chunked
+        );
+    }
+
+    #[test]
+    fn last_chunks_carry_trailers() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-sum", HeaderValue::from_static("3"));
+        let mut out = Vec::new();
+        encode_chunk_size(255, &mut out);
+        encode_last_chunk(Some(&trailers), &mut out);
+        assert_eq!(out, b"ff\r\n0\r\nx-sum: 3\r\n\r\n");
+    }
+
+    #[test]
+    fn response_framing_follows_rfc_9112_section_6_3() {
+        use ResponseFraming::*;
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"),
+            (Length(5), true)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            (Empty, true)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n"),
+            (Chunked, true)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n"),
+            (Close, false)
+        );
+        assert_eq!(framing(b"HTTP/1.1 200 OK\r\n\r\n"), (Close, false));
+        assert_eq!(
+            framing(b"HTTP/1.1 204 No Content\r\ncontent-length: 9\r\n\r\n"),
+            (Empty, true)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\n\r\n"),
+            (Empty, true)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: Close\r\n\r\n"),
+            (Length(5), false)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\n"),
+            (Length(5), false)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n"),
+            (Empty, false)
+        );
+        let head = parse_response(
+            &mut BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"[..]),
+            true,
+        );
+        assert_eq!(head.unwrap().unwrap().framing, Empty);
+    }
+
+    #[test]
+    fn transfer_encoding_beats_content_length_and_closes() {
+        let head =
+            parse(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(head.framing, ResponseFraming::Chunked);
+        assert!(!head.keep_alive);
+        assert!(!head.response.headers().contains_key(header::CONTENT_LENGTH));
+    }
+
+    #[test]
+    fn content_length_values_must_agree() {
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\ncontent-length: 2, 2\r\ncontent-length: 2\r\n\r\n").0,
+            ResponseFraming::Length(2)
+        );
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2, 3\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: +2\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0x2\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: \r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 99999999999999999999\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(bad).unwrap_err(),
+                ProtocolError::ContentLength,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn interim_responses_are_skipped() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"[..],
+        );
+        let head = parse_response(&mut buf, false).unwrap().unwrap();
+        assert_eq!(head.response.status(), StatusCode::CREATED);
+        assert!(!head.response.headers().contains_key("link"));
+        assert_eq!(&buf[..], b"ok");
+    }
+
+    #[test]
+    fn heads_are_parsed_only_when_complete_and_within_limits() {
+        assert!(parse(b"HTTP/1.1 200 OK\r\ncontent-le").unwrap().is_none());
+        assert!(matches!(
+            parse(b"HTTP/1.1 abc OK\r\n\r\n"),
+            Err(ProtocolError::Head(_))
+        ));
+        assert!(matches!(
+            parse(b"SSH-2.0-x\r\n"),
+            Err(ProtocolError::Head(_))
+        ));
+        assert!(matches!(
+            parse(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"),
+            Err(ProtocolError::Head(_))
+        ));
+        assert!(matches!(
+            parse(b"HTTP/1.1 200 OK\r\nx: a\r\n b\r\n\r\n"),
+            Err(ProtocolError::Head(_))
+        ));
+        let mut big = b"HTTP/1.1 200 OK\r\nx: ".to_vec();
+        big.resize(MAX_HEAD + 1, b'a');
+        assert_eq!(parse(&big).unwrap_err(), ProtocolError::HeadTooLarge);
+        let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("x-{i}: 1\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(parse(&many).unwrap_err(), ProtocolError::HeadTooLarge);
+    }
+
+    #[test]
+    fn header_values_keep_their_bytes_and_order() {
+        let head = parse(b"HTTP/1.1 200 OK\r\nset-cookie: a=1\r\nx-latin: caf\xe9\r\nset-cookie: b=2\r\ncontent-length: 0\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        let headers = head.response.headers();
+        let cookies: Vec<_> = headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(headers["x-latin"].as_bytes(), b"caf\xe9");
+    }
+
+    fn dechunk(wire: &[u8]) -> Result<(Vec<u8>, usize), ProtocolError> {
+        // Fed one byte at a time, to cover every split point.
+        let mut decoder = Chunked::Size;
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for (i, &b) in wire.iter().enumerate() {
+            buf.extend_from_slice(&[b]);
+            loop {
+                match decoder.decode(&mut buf)? {
+                    Decoded::Data(d) => out.extend_from_slice(&d),
+                    Decoded::Incomplete => break,
+                    Decoded::End => return Ok((out, wire.len() - i - 1 + buf.len())),
+                }
+            }
+        }
+        Err(ProtocolError::Incomplete)
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded_at_any_split() {
+        let (body, rest) =
+            dechunk(b"5;ext=1\r\nhello\r\nA \r\n, world!!!\r\n0\r\nx-sum: 1\r\n\r\nNEXT").unwrap();
+        assert_eq!(body, b"hello, world!!!");
+        assert_eq!(rest, 4);
+        assert_eq!(dechunk(b"0\r\n\r\n").unwrap().0, b"");
+    }
+
+    #[test]
+    fn malformed_chunks_are_errors() {
+        for bad in [
+            &b"fffffffffffffffff1\r\n"[..],
+            b"0x5\r\nhello\r\n0\r\n\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5\r\nhelloXX0\r\n\r\n",
+            b"\r\n",
+            b"-1\r\n",
+            b"5 x\r\nhello\r\n0\r\n\r\n",
+            b"0\r\n bad-trailer\r\n\r\n",
+            b"0\r\nno-colon\r\n\r\n",
+        ] {
+            assert_eq!(
+                dechunk(bad).unwrap_err(),
+                ProtocolError::Chunk,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let mut long = b"5;".to_vec();
+        long.resize(MAX_CHUNK_LINE + 10, b'a');
+        assert_eq!(dechunk(&long).unwrap_err(), ProtocolError::Chunk);
+        assert_eq!(dechunk(b"5\r\nhel").unwrap_err(), ProtocolError::Incomplete);
+    }
+}
