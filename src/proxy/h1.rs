@@ -16,6 +16,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Version, request};
 
+use super::headers::hop_by_hop_bit;
+
 /// The largest response head read, interim responses included.
 pub(super) const MAX_HEAD: usize = 64 * 1024;
 /// The most header lines in one response head (hyper's limit too).
@@ -158,7 +160,8 @@ pub(super) enum ResponseFraming {
 /// A parsed response head.
 #[derive(Debug)]
 pub(super) struct ResponseHead {
-    /// Status, version and headers; the body comes later.
+    /// Status, version and headers; the body comes later. Hop-by-hop headers and the
+    /// headers `Connection` names are already gone, except from a `101`.
     pub(super) response: Response<()>,
     pub(super) framing: ResponseFraming,
     /// Whether the connection may carry another request after this response.
@@ -260,10 +263,14 @@ fn parse_one(buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
 }
 
 fn build(head: &Bytes, parsed: &Parsed, head_request: bool) -> Result<ResponseHead, ProtocolError> {
+    let status = parsed.status;
+    // A 101's Connection and Upgrade are for the client, whose connection is upgraded too.
+    let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
     let mut headers = HeaderMap::with_capacity(parsed.spans.len());
     let mut content_length: Option<u64> = None;
     let mut chunked: Option<bool> = None;
     let mut close = parsed.version == Version::HTTP_10;
+    let mut named: Vec<HeaderName> = Vec::new();
     for span in &parsed.spans {
         let range = |(start, len): (u32, u32)| start as usize..(start + len) as usize;
         let name = HeaderName::from_bytes(&head[range(span.name)])
@@ -281,13 +288,32 @@ fn build(head: &Bytes, parsed: &Parsed, head_request: bool) -> Result<ResponseHe
                 .unwrap_or_default();
             chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         } else if name == header::CONNECTION {
-            close |= has_token(value.as_bytes(), b"close");
+            for token in value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+            {
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if !upgrade
+                    && !token.eq_ignore_ascii_case(b"keep-alive")
+                    && !token.eq_ignore_ascii_case(b"upgrade")
+                {
+                    // Hop-by-hop for this message (`Connection: X-Secret`): dropped too.
+                    named.extend(HeaderName::from_bytes(token).ok());
+                }
+            }
         }
-        headers.append(name, value);
+        // Hop-by-hop headers describe this connection only (RFC 9110 §7.6.1).
+        if upgrade || hop_by_hop_bit(&name).is_none() {
+            headers.append(name, value);
+        }
+    }
+    for name in named {
+        headers.remove(name);
     }
 
-    let status = parsed.status;
-    let framing = if status == StatusCode::SWITCHING_PROTOCOLS {
+    let framing = if upgrade {
         close = true;
         ResponseFraming::Empty
     } else if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
@@ -344,11 +370,6 @@ fn merge_content_length(seen: Option<u64>, value: &[u8]) -> Result<u64, Protocol
         length = Some(n);
     }
     length.ok_or(ProtocolError::ContentLength)
-}
-
-fn has_token(list: &[u8], token: &[u8]) -> bool {
-    list.split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 // === Chunked bodies ===
@@ -610,6 +631,29 @@ mod tests {
         assert_eq!(head.framing, ResponseFraming::Chunked);
         assert!(!head.keep_alive);
         assert!(!head.response.headers().contains_key(header::CONTENT_LENGTH));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_stay_behind_except_on_a_101() {
+        let head = parse(
+            b"HTTP/1.1 200 OK\r\nx-secret: 1\r\nconnection: keep-alive, X-Secret\r\nkeep-alive: timeout=5\r\nupgrade: h2c\r\ntrailer: x-sum\r\nproxy-authenticate: Basic\r\nx-kept: 2\r\ncontent-length: 0\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        let mut names: Vec<_> = head
+            .response
+            .headers()
+            .keys()
+            .map(HeaderName::as_str)
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-length", "x-kept"]);
+        assert!(head.keep_alive);
+        let head = parse(b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.response.headers()["upgrade"], "websocket");
+        assert_eq!(head.response.headers()["connection"], "upgrade");
     }
 
     #[test]

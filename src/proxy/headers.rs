@@ -18,7 +18,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 /// Which of [`HOP_BY_HOP`] (bits 0-7) and `Upgrade` (bit 8) `name` is, if any.
-fn hop_by_hop_bit(name: &HeaderName) -> Option<u16> {
+pub(super) fn hop_by_hop_bit(name: &HeaderName) -> Option<u16> {
     let index = match name.as_str() {
         "connection" => 0,
         "keep-alive" => 1,

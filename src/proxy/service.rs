@@ -212,7 +212,7 @@ impl Future for ResponseFuture {
                 route,
             } => (ready!(response.poll(cx)), client_upgrade, route),
         };
-        let (mut response, upgraded) = match result {
+        let (response, upgraded) = match result {
             Ok(Ok(exchange)) => exchange,
             Ok(Err(e)) => return Poll::Ready(Ok(upstream_error(route, &e).into_response())),
             Err(_elapsed) => {
@@ -223,14 +223,10 @@ impl Future for ResponseFuture {
                 return Poll::Ready(Ok(error.into_response()));
             }
         };
-        match (client_upgrade.take(), upgraded) {
-            (Some(client), Some(upstream)) => {
-                // The connection now belongs to the tunnel, and so does its slot.
-                spawn_tunnel(client, upstream, route.clone());
-            }
-            _ => {
-                strip_hop_by_hop(response.headers_mut());
-            }
+        // The response head comes without hop-by-hop headers (`h1`), except a 101's.
+        if let (Some(client), Some(upstream)) = (client_upgrade.take(), upgraded) {
+            // The connection now belongs to the tunnel, and so does its slot.
+            spawn_tunnel(client, upstream, route.clone());
         }
         Poll::Ready(Ok(response))
     }
