@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
-use super::h1::{self, ProtocolError, RequestFraming, ResponseFraming};
+use super::h1::{self, ProtocolError, RequestFraming, ResponseFraming, Target};
 use super::upstream::Upstream;
 use crate::body_type::{Body, BoxError};
 
@@ -222,7 +222,7 @@ pub(super) type Answer = (Response<Body>, Option<Upgraded>);
 // === impl Pool ===
 
 impl Pool {
-    /// Sends `req` (origin-form URI, `Host` set) on an idle connection, or on a new one.
+    /// Sends `req` (`Host` set) to `target` on an idle connection, or on a new one.
     /// `upgrade`: the request asks for a WebSocket; a `101` answer hands the connection
     /// over in [`Upgraded`].
     ///
@@ -233,6 +233,7 @@ impl Pool {
     pub(super) async fn send(
         self: Arc<Self>,
         req: Request<Body>,
+        target: Target,
         upgrade: bool,
     ) -> Result<Answer, SendError> {
         let (parts, body) = req.into_parts();
@@ -247,7 +248,7 @@ impl Pool {
         loop {
             let (mut conn, reused) = self.acquire().await?;
             conn.write.buf.clear();
-            h1::encode_request(&parts, framing, &mut conn.write.buf);
+            h1::encode_request(&parts, &target, framing, &mut conn.write.buf);
             if let Err(e) = conn.write.io.write_all(&conn.write.buf).await {
                 if reused {
                     tracing::debug!(upstream = %self.address, error = %e, "pooled connection was closed; retrying");

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::io::Write as _;
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -97,13 +98,39 @@ impl RequestFraming {
     }
 }
 
-/// Writes the request line and headers of `parts` (an origin-form URI) into `dst`,
-/// with `framing`'s header in place of any framing header in `parts`.
-pub(super) fn encode_request(parts: &request::Parts, framing: RequestFraming, dst: &mut Vec<u8>) {
+/// Where a request goes on its upstream: the upstream's base path, then the client's
+/// path less its first `skip` bytes (the route prefix, when the route strips it), then
+/// the client's query, byte for byte. Both parts were validated where they came from
+/// (the configuration, the client's request line), so the join needs no second check.
+#[derive(Debug, Clone)]
+pub(super) struct Target {
+    /// No trailing slash; empty for `/`.
+    pub(super) base: Arc<str>,
+    pub(super) skip: usize,
+}
+
+/// Writes the request line and headers of `parts` into `dst`, with the path joined per
+/// `target` and `framing`'s header in place of any framing header in `parts`. Always
+/// HTTP/1.1, whatever the client spoke to the gateway.
+pub(super) fn encode_request(
+    parts: &request::Parts,
+    target: &Target,
+    framing: RequestFraming,
+    dst: &mut Vec<u8>,
+) {
     dst.extend_from_slice(parts.method.as_str().as_bytes());
     dst.push(b' ');
-    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    dst.extend_from_slice(target.as_bytes());
+    dst.extend_from_slice(target.base.as_bytes());
+    let path = parts.uri.path().get(target.skip..).unwrap_or_default();
+    if !path.is_empty() {
+        dst.extend_from_slice(path.as_bytes());
+    } else if target.base.is_empty() {
+        dst.push(b'/');
+    }
+    if let Some(query) = parts.uri.query() {
+        dst.push(b'?');
+        dst.extend_from_slice(query.as_bytes());
+    }
     dst.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in &parts.headers {
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
@@ -510,7 +537,7 @@ mod tests {
 
     #[test]
     fn request_heads_carry_our_framing_only() {
-        let (mut parts, ()) = http::Request::post("http://up/a?b=1")
+        let (parts, ()) = http::Request::post("http://gw/a?b=1")
             .header("content-length", "99")
             .header("transfer-encoding", "chunked")
             .header("x-a", "1")
@@ -518,16 +545,40 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        parts.uri = "/a?b=1".parse().unwrap();
         let mut out = Vec::new();
-        encode_request(&parts, RequestFraming::Length(5), &mut out);
+        encode_request(&parts, &target("", 0), RequestFraming::Length(5), &mut out);
         assert_eq!(
             out,
             b"POST /a?b=1 HTTP/1.1\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 5\r\n\r\n"
         );
         out.clear();
-        encode_request(&parts, RequestFraming::Chunked, &mut out);
+        encode_request(&parts, &target("", 0), RequestFraming::Chunked, &mut out);
         assert!(out.ends_with(b"x-a: 2\r\ntransfer-encoding: chunked\r\n\r\n"));
+    }
+
+    fn target(base: &str, skip: usize) -> Target {
+        Target {
+            base: base.into(),
+            skip,
+        }
+    }
+
+    #[test]
+    fn request_targets_join_the_base_and_the_rest_of_the_path() {
+        let line = |uri: &str, base: &str, skip: usize| {
+            let (parts, ()) = http::Request::get(uri).body(()).unwrap().into_parts();
+            let mut out = Vec::new();
+            encode_request(&parts, &target(base, skip), RequestFraming::None, &mut out);
+            let line = out.split(|&b| b == b'\r').next().unwrap().to_vec();
+            String::from_utf8(line).unwrap()
+        };
+        assert_eq!(line("/api/x?q=%20a&b", "", 4), "GET /x?q=%20a&b HTTP/1.1");
+        assert_eq!(line("/api/x", "/v1", 4), "GET /v1/x HTTP/1.1");
+        assert_eq!(line("/api/x", "/v1", 0), "GET /v1/api/x HTTP/1.1");
+        assert_eq!(line("/api", "", 4), "GET / HTTP/1.1");
+        assert_eq!(line("/api?x", "/v1", 4), "GET /v1?x HTTP/1.1");
+        assert_eq!(line("http://gw:8080/a/b", "", 0), "GET /a/b HTTP/1.1");
+        assert_eq!(line("http://gw:8080", "", 0), "GET / HTTP/1.1");
     }
 
     #[test]

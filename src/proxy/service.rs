@@ -14,6 +14,7 @@ use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::client::{Answer, Pool, SendError, UpstreamClient};
+use super::h1::Target;
 use super::headers::{conflicting_framing, set_forwarded, strip_hop_by_hop};
 use super::upgrade::spawn_tunnel;
 use super::upstream::Upstream;
@@ -137,17 +138,15 @@ impl Proxy {
         };
         parts.headers.insert(header::HOST, host);
 
+        // The upstream's path: its base, then the client's path less the route prefix.
         let path = parts.uri.path();
-        let path = match &inner.strip_prefix {
-            Some(prefix) => path.strip_prefix(&**prefix).unwrap_or(path),
-            None => path,
+        let target = Target {
+            base: inner.upstream.base_path().clone(),
+            skip: match &inner.strip_prefix {
+                Some(prefix) if path.starts_with(&**prefix) => prefix.len(),
+                _ => 0,
+            },
         };
-        parts.uri = match inner.upstream.uri_for(path, parts.uri.query()) {
-            Ok(uri) => uri,
-            Err(_) => return ResponseFuture::failed(Error::bad_request("The path is malformed")),
-        };
-        // The pool speaks HTTP/1.1 to upstreams, whatever the client spoke to us.
-        parts.version = Version::HTTP_11;
         let client_upgrade = if upgrade {
             parts.extensions.remove::<OnUpgrade>()
         } else {
@@ -158,7 +157,7 @@ impl Proxy {
 
         let request = Request::from_parts(parts, body);
         let response: Exchange =
-            Box::pin(Arc::clone(&inner.pool).send(request, client_upgrade.is_some()));
+            Box::pin(Arc::clone(&inner.pool).send(request, target, client_upgrade.is_some()));
         ResponseFuture {
             state: State::Waiting {
                 response: tokio::time::timeout(inner.timeout, response),

@@ -11,7 +11,7 @@ use http::{HeaderValue, Uri};
 pub struct Upstream {
     authority: Authority,
     /// The base path without a trailing slash; empty for `/`.
-    base_path: Box<str>,
+    base_path: Arc<str>,
     host: HeaderValue,
     label: Arc<str>,
 }
@@ -72,6 +72,11 @@ impl Upstream {
     /// The `Host` header value for requests to this upstream.
     pub fn host(&self) -> &HeaderValue {
         &self.host
+    }
+
+    /// The base path without a trailing slash; empty for `/`.
+    pub(super) fn base_path(&self) -> &Arc<str> {
+        &self.base_path
     }
 
     /// The URL as configured, for logs.
