@@ -831,3 +831,31 @@ async fn a_websocket_upgrade_the_upstream_declines_is_answered_like_any_response
     assert_eq!(get(&gw.url("/api/plain")).await.status(), 426);
     assert_eq!(up.count(), 3);
 }
+
+#[tokio::test]
+async fn bytes_the_upstream_sends_with_its_101_reach_the_client_first() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The upstream's first tunnel bytes arrive in the same segment as its 101 head: the
+    // proxy has read them with the head and must pass them on before anything else.
+    let (up, _) = raw_upstream(
+        b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\nHELLO",
+    )
+    .await;
+    let gw = ws_gateway(up, "", "").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /ws/x HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nHELLO"), "{answer}");
+}

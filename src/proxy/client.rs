@@ -330,7 +330,7 @@ impl Pool {
     /// Builds the response for `head`, whose body reads from `read`.
     fn answer(
         self: Arc<Self>,
-        read: ReadSide,
+        mut read: ReadSide,
         finish: Finish,
         head: h1::ResponseHead,
         upgrade: bool,
@@ -355,11 +355,17 @@ impl Pool {
             };
             return Ok((response.map(|()| Body::empty()), Some(upgraded)));
         }
-        let decoder = match framing {
-            ResponseFraming::Empty => Decoder::Done,
-            ResponseFraming::Length(n) => Decoder::Length(n),
-            ResponseFraming::Chunked => Decoder::Chunked(h1::Chunked::Size),
-            ResponseFraming::Close => Decoder::Close,
+        let (decoder, complete) = match framing {
+            ResponseFraming::Empty => (Decoder::Done, Some(Body::empty())),
+            // The whole body came with the head (most API responses do): it is a buffer,
+            // and the connection goes back to the pool before the client is written to.
+            ResponseFraming::Length(n) if read.buf.len() as u64 >= n => {
+                let data = read.buf.split_to(n as usize).freeze();
+                (Decoder::Done, Some(Body::from(data)))
+            }
+            ResponseFraming::Length(n) => (Decoder::Length(n), None),
+            ResponseFraming::Chunked => (Decoder::Chunked(h1::Chunked::Size), None),
+            ResponseFraming::Close => (Decoder::Close, None),
         };
         let mut body = UpstreamBody {
             read: Some(read),
@@ -367,9 +373,9 @@ impl Pool {
             finish: keep_alive.then_some(finish),
             pool: self,
         };
-        if body.decoder == Decoder::Done {
+        if let Some(complete) = complete {
             body.end();
-            return Ok((response.map(|()| Body::empty()), None));
+            return Ok((response.map(|()| complete), None));
         }
         Ok((response.map(|()| Body::new(body)), None))
     }
