@@ -37,8 +37,13 @@ use crate::body_type::{Body, BoxError};
 
 /// Idle time before TCP keep-alive probes on upstream connections.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
-/// Room made in a connection's read buffer before each read.
+/// Room made in a connection's read buffer before each read of a head, and the first
+/// read of a body.
 const READ_SIZE: usize = 8 * 1024;
+/// The most a body read asks for: reads that fill their room double it up to this, so
+/// that a large body moves in a few large reads and writes, not in 8 KiB steps (hyper's
+/// limit is about 400 KiB).
+const MAX_READ_SIZE: usize = 512 * 1024;
 /// Body data up to this size is copied next to its chunk framing: one write, not three.
 const COPY_CHUNK: usize = 8 * 1024;
 
@@ -147,6 +152,8 @@ struct Conn {
 struct ReadSide {
     io: OwnedReadHalf,
     buf: BytesMut,
+    /// How much room the next body read makes.
+    read_size: ReadSize,
     slot: Slot,
 }
 
@@ -344,7 +351,7 @@ impl Pool {
             let (Finish::Pool(write), true) = (finish, upgrade) else {
                 return Err(ProtocolError::UnexpectedUpgrade.into());
             };
-            let ReadSide { io, buf, slot } = read;
+            let ReadSide { io, buf, slot, .. } = read;
             let io = io
                 .reunite(write.io)
                 .map_err(|e| SendError::Io(std::io::Error::other(e)))?;
@@ -489,6 +496,7 @@ impl Pool {
             read: ReadSide {
                 io: read,
                 buf: BytesMut::new(),
+                read_size: ReadSize::default(),
                 slot: slot.clone(),
             },
             write: WriteSide {
@@ -558,8 +566,19 @@ impl ReadSide {
 
     /// Reads what the socket has into the buffer; `Ok(0)`: the upstream closed.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        self.buf.reserve(READ_SIZE);
-        pin!(self.io.read_buf(&mut self.buf)).poll(cx)
+        self.buf.reserve(self.read_size.size);
+        let n = ready!(pin!(self.io.read_buf(&mut self.buf)).poll(cx))?;
+        self.read_size.record(n);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Ready to be pooled: a buffer grown by a large body is let go, so that an idle
+    /// connection holds no more than a head's room (the read size is kept: the next
+    /// response on this connection is likely to be large too).
+    fn rewind(&mut self) {
+        if self.buf.capacity() > 2 * READ_SIZE {
+            self.buf = BytesMut::new();
+        }
     }
 
     /// Whether an idle connection has nothing to say: no close, no stray bytes, no
@@ -569,6 +588,41 @@ impl ReadSide {
         let mut probe = ReadBuf::new(&mut byte);
         let mut cx = Context::from_waker(Waker::noop());
         self.buf.is_empty() && self.io.poll_peek(&mut cx, &mut probe).is_pending()
+    }
+}
+
+/// How much a body read asks for. It adapts as hyper's does: it doubles after a read that
+/// got all it asked for, up to [`MAX_READ_SIZE`], and halves after two reads in a row that
+/// got less than half.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadSize {
+    size: usize,
+    short: u8,
+}
+
+impl Default for ReadSize {
+    fn default() -> Self {
+        Self {
+            size: READ_SIZE,
+            short: 0,
+        }
+    }
+}
+
+impl ReadSize {
+    fn record(&mut self, n: usize) {
+        if n >= self.size {
+            self.size = (self.size * 2).min(MAX_READ_SIZE);
+            self.short = 0;
+        } else if n < self.size / 2 {
+            self.short += 1;
+            if self.short == 2 {
+                self.size = (self.size / 2).max(READ_SIZE);
+                self.short = 0;
+            }
+        } else {
+            self.short = 0;
+        }
     }
 }
 
@@ -687,7 +741,7 @@ impl UpstreamBody {
     /// The response is complete: pass the connection on if it is clean.
     fn end(&mut self) {
         self.decoder = Decoder::Done;
-        let (Some(read), Some(finish)) = (self.read.take(), self.finish.take()) else {
+        let (Some(mut read), Some(finish)) = (self.read.take(), self.finish.take()) else {
             return;
         };
         if !read.buf.is_empty() {
@@ -695,6 +749,7 @@ impl UpstreamBody {
             tracing::debug!(upstream = %self.pool.address, "bytes after the response; closing");
             return;
         }
+        read.rewind();
         match finish {
             Finish::Pool(write) => self.pool.put(Conn { read, write }),
             Finish::Writer(writer) => {
@@ -809,6 +864,53 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_reads_grow_while_they_fill_up_and_shrink_when_they_do_not() {
+        let mut size = ReadSize::default();
+        let mut expected = READ_SIZE;
+        while expected < MAX_READ_SIZE {
+            size.record(expected);
+            expected *= 2;
+            assert_eq!(size.size, expected);
+        }
+        size.record(MAX_READ_SIZE);
+        assert_eq!(size.size, MAX_READ_SIZE, "no further than the limit");
+        size.record(10);
+        size.record(MAX_READ_SIZE / 2 + 1);
+        size.record(10);
+        assert_eq!(size.size, MAX_READ_SIZE, "short reads only count in a row");
+        size.record(10);
+        assert_eq!(size.size, MAX_READ_SIZE / 2);
+        for _ in 0..40 {
+            size.record(0);
+        }
+        assert_eq!(size.size, READ_SIZE, "no smaller than a head's room");
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_lets_a_grown_buffer_go() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (io, _write) = stream.into_split();
+        let mut side = ReadSide {
+            io,
+            buf: BytesMut::with_capacity(MAX_READ_SIZE),
+            read_size: ReadSize {
+                size: MAX_READ_SIZE,
+                short: 0,
+            },
+            slot: Slot { _permit: None },
+        };
+        side.rewind();
+        assert_eq!(side.buf.capacity(), 0);
+        assert_eq!(side.read_size.size, MAX_READ_SIZE, "the size is kept");
+        side.buf = BytesMut::with_capacity(READ_SIZE);
+        side.rewind();
+        assert_eq!(side.buf.capacity(), READ_SIZE, "a head's room is kept");
+    }
 
     #[tokio::test]
     async fn upstream_sockets_have_nodelay_and_keepalive() {
