@@ -347,13 +347,19 @@ fn build(head: &Bytes, parsed: &Parsed, head_request: bool) -> Result<ResponseHe
     {
         ResponseFraming::Empty
     } else if let Some(chunked) = chunked {
+        if parsed.version == Version::HTTP_10 {
+            // RFC 9112 §6.1: HTTP/1.0 has no transfer codings; the framing is faulty.
+            return Err(ProtocolError::Head(
+                "transfer-encoding in an HTTP/1.0 response",
+            ));
+        }
         if content_length.is_some() {
             // RFC 9112 §6.3: Transfer-Encoding wins, the length goes, and the
             // connection is not trusted with another message.
             headers.remove(header::CONTENT_LENGTH);
             close = true;
         }
-        if chunked && parsed.version == Version::HTTP_11 {
+        if chunked {
             ResponseFraming::Chunked
         } else {
             close = true;
@@ -671,6 +677,12 @@ mod tests {
             true,
         );
         assert_eq!(head.unwrap().unwrap().framing, Empty);
+    }
+
+    #[test]
+    fn transfer_encoding_in_an_http_1_0_response_is_an_error() {
+        let error = parse(b"HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n").unwrap_err();
+        assert!(matches!(error, ProtocolError::Head(_)), "{error:?}");
     }
 
     #[test]
