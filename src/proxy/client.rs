@@ -44,8 +44,9 @@ const READ_SIZE: usize = 8 * 1024;
 /// that a large body moves in a few large reads and writes, not in 8 KiB steps (hyper's
 /// limit is about 400 KiB).
 const MAX_READ_SIZE: usize = 512 * 1024;
-/// Body data up to this size is copied next to its chunk framing: one write, not three.
+/// Body data up to this size is copied next to its framing: one write, not two or three.
 const COPY_CHUNK: usize = 8 * 1024;
+const COPY_CHUNK_U64: u64 = COPY_CHUNK as u64;
 
 /// How the gateway connects to upstreams.
 #[derive(Debug, Clone)]
@@ -243,7 +244,7 @@ impl Pool {
         target: Target,
         upgrade: bool,
     ) -> Result<Answer, SendError> {
-        let (parts, body) = req.into_parts();
+        let (parts, mut body) = req.into_parts();
         let framing = if body.is_end_stream() {
             RequestFraming::choose(&parts, Some(0))
         } else {
@@ -252,10 +253,18 @@ impl Pool {
         let head_request = parts.method == Method::HEAD;
         let replayable = body.is_end_stream()
             && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        // A small body whose bytes are already here (a buffered one, or a client's that
+        // came with its head) goes out in the same write as the head.
+        let early = small_body_at_hand(&mut body, framing)?;
+        let rest = match framing {
+            RequestFraming::Length(n) => RequestFraming::Length(n - early.len() as u64),
+            other => other,
+        };
         loop {
             let (mut conn, reused) = self.acquire().await?;
             conn.write.buf.clear();
             h1::encode_request(&parts, &target, framing, &mut conn.write.buf);
+            conn.write.buf.extend_from_slice(&early);
             if let Err(e) = conn.write.io.write_all(&conn.write.buf).await {
                 if reused {
                     tracing::debug!(upstream = %self.address, error = %e, "pooled connection was closed; retrying");
@@ -263,7 +272,7 @@ impl Pool {
                 }
                 return Err(SendError::Io(e));
             }
-            if framing == RequestFraming::None {
+            if matches!(rest, RequestFraming::None | RequestFraming::Length(0)) {
                 match conn.read.head(head_request).await {
                     Err(SendError::Io(e))
                         if reused
@@ -280,7 +289,7 @@ impl Pool {
                 continue;
             }
             return self
-                .exchange_with_body(conn, body, framing, head_request, upgrade)
+                .exchange_with_body(conn, body, rest, head_request, upgrade)
                 .await;
         }
     }
@@ -627,6 +636,30 @@ impl ReadSize {
 }
 
 // === the request body ===
+
+/// The bytes of a body of at most [`COPY_CHUNK`] bytes sent by length, if its first frame
+/// is ready now (a buffered body always is). Empty if it is not, or if the body is not
+/// of that kind; the body then goes out as it comes, after the head.
+fn small_body_at_hand(body: &mut Body, framing: RequestFraming) -> Result<Bytes, SendError> {
+    let RequestFraming::Length(length @ 1..=COPY_CHUNK_U64) = framing else {
+        return Ok(Bytes::new());
+    };
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(body).poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => {
+            // A trailers frame has no place in a body sent by length.
+            let data = frame.into_data().unwrap_or_default();
+            if data.len() as u64 > length {
+                return Err(SendError::Body(
+                    "the body is longer than its content-length".into(),
+                ));
+            }
+            Ok(data)
+        }
+        Poll::Ready(Some(Err(e))) => Err(SendError::Body(e)),
+        Poll::Ready(None) | Poll::Pending => Ok(Bytes::new()),
+    }
+}
 
 /// Writes `body` framed as `framing`, and gives the write side back when it is done.
 async fn send_body(
