@@ -245,11 +245,12 @@ impl Pool {
         upgrade: bool,
     ) -> Result<Answer, SendError> {
         let (parts, mut body) = req.into_parts();
-        let framing = if body.is_end_stream() {
-            RequestFraming::choose(&parts, Some(0))
+        let size = if body.is_end_stream() {
+            Some(0)
         } else {
-            RequestFraming::choose(&parts, body.size_hint().exact())
+            body.size_hint().exact()
         };
+        let framing = RequestFraming::choose(&parts, size);
         let head_request = parts.method == Method::HEAD;
         let replayable = body.is_end_stream()
             && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -265,12 +266,12 @@ impl Pool {
             conn.write.buf.clear();
             h1::encode_request(&parts, &target, framing, &mut conn.write.buf);
             conn.write.buf.extend_from_slice(&early);
-            if let Err(e) = conn.write.io.write_all(&conn.write.buf).await {
+            if let Err(e) = conn.write.send_buf().await {
                 if reused {
                     tracing::debug!(upstream = %self.address, error = %e, "pooled connection was closed; retrying");
                     continue;
                 }
-                return Err(SendError::Io(e));
+                return Err(e);
             }
             if matches!(rest, RequestFraming::None | RequestFraming::Length(0)) {
                 match conn.read.head(head_request).await {
@@ -650,14 +651,27 @@ fn small_body_at_hand(body: &mut Body, framing: RequestFraming) -> Result<Bytes,
             // A trailers frame has no place in a body sent by length.
             let data = frame.into_data().unwrap_or_default();
             if data.len() as u64 > length {
-                return Err(SendError::Body(
-                    "the body is longer than its content-length".into(),
-                ));
+                return Err(SendError::Body(BODY_TOO_LONG.into()));
             }
             Ok(data)
         }
         Poll::Ready(Some(Err(e))) => Err(SendError::Body(e)),
         Poll::Ready(None) | Poll::Pending => Ok(Bytes::new()),
+    }
+}
+
+const BODY_TOO_LONG: &str = "the body is longer than its content-length";
+const BODY_TOO_SHORT: &str = "the body is shorter than its content-length";
+
+impl WriteSide {
+    /// Writes `bytes`, whole.
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), SendError> {
+        self.io.write_all(bytes).await.map_err(SendError::Io)
+    }
+
+    /// Writes the buffer, whole.
+    async fn send_buf(&mut self) -> Result<(), SendError> {
+        self.io.write_all(&self.buf).await.map_err(SendError::Io)
     }
 }
 
@@ -686,10 +700,10 @@ async fn send_body(
         }
         match &mut left {
             Some(left) => {
-                *left = left.checked_sub(data.len() as u64).ok_or_else(|| {
-                    SendError::Body("the body is longer than its content-length".into())
-                })?;
-                write.io.write_all(&data).await.map_err(SendError::Io)?;
+                *left = left
+                    .checked_sub(data.len() as u64)
+                    .ok_or_else(|| SendError::Body(BODY_TOO_LONG.into()))?;
+                write.send(&data).await?;
                 if *left == 0 {
                     // Complete by its length: what the stream might still say is not ours
                     // to wait for.
@@ -702,38 +716,22 @@ async fn send_body(
                 if data.len() <= COPY_CHUNK {
                     write.buf.extend_from_slice(&data);
                     write.buf.extend_from_slice(b"\r\n");
-                    write
-                        .io
-                        .write_all(&write.buf)
-                        .await
-                        .map_err(SendError::Io)?;
+                    write.send_buf().await?;
                 } else {
-                    write
-                        .io
-                        .write_all(&write.buf)
-                        .await
-                        .map_err(SendError::Io)?;
-                    write.io.write_all(&data).await.map_err(SendError::Io)?;
-                    write.io.write_all(b"\r\n").await.map_err(SendError::Io)?;
+                    write.send_buf().await?;
+                    write.send(&data).await?;
+                    write.send(b"\r\n").await?;
                 }
             }
         }
     }
     match left {
         Some(0) => {}
-        Some(_) => {
-            return Err(SendError::Body(
-                "the body is shorter than its content-length".into(),
-            ));
-        }
+        Some(_) => return Err(SendError::Body(BODY_TOO_SHORT.into())),
         None => {
             write.buf.clear();
             h1::encode_last_chunk(trailers.as_ref(), &mut write.buf);
-            write
-                .io
-                .write_all(&write.buf)
-                .await
-                .map_err(SendError::Io)?;
+            write.send_buf().await?;
         }
     }
     Ok(write)

@@ -17,7 +17,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Version, request};
 
-use super::headers::hop_by_hop_bit;
+use super::headers::{connection_tokens, hop_by_hop_bit};
+use super::upstream::write_target;
 
 /// The largest response head read, interim responses included.
 pub(super) const MAX_HEAD: usize = 64 * 1024;
@@ -120,17 +121,8 @@ pub(super) fn encode_request(
 ) {
     dst.extend_from_slice(parts.method.as_str().as_bytes());
     dst.push(b' ');
-    dst.extend_from_slice(target.base.as_bytes());
     let path = parts.uri.path().get(target.skip..).unwrap_or_default();
-    if !path.is_empty() {
-        dst.extend_from_slice(path.as_bytes());
-    } else if target.base.is_empty() {
-        dst.push(b'/');
-    }
-    if let Some(query) = parts.uri.query() {
-        dst.push(b'?');
-        dst.extend_from_slice(query.as_bytes());
-    }
+    write_target(&target.base, path, parts.uri.query(), dst);
     dst.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in &parts.headers {
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
@@ -315,11 +307,7 @@ fn build(head: &Bytes, parsed: &Parsed, head_request: bool) -> Result<ResponseHe
                 .unwrap_or_default();
             chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         } else if name == header::CONNECTION {
-            for token in value
-                .as_bytes()
-                .split(|&b| b == b',')
-                .map(<[u8]>::trim_ascii)
-            {
+            for token in connection_tokens(value.as_bytes()) {
                 if token.eq_ignore_ascii_case(b"close") {
                     close = true;
                 } else if !upgrade

@@ -36,6 +36,14 @@ pub(super) fn hop_by_hop_bit(name: &HeaderName) -> Option<u16> {
 
 const UPGRADE_BIT: u16 = 1 << 8;
 
+/// The tokens of a `Connection` value: split at commas, trimmed, none empty.
+pub(super) fn connection_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
+}
+
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -63,12 +71,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
         let mut named: Vec<HeaderName> = Vec::new();
         for value in headers.get_all(header::CONNECTION) {
             let Ok(value) = value.to_str() else { continue };
-            for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                if token.eq_ignore_ascii_case("upgrade") {
+            for token in connection_tokens(value.as_bytes()) {
+                if token.eq_ignore_ascii_case(b"upgrade") {
                     upgrade_requested = true;
-                } else if token.eq_ignore_ascii_case("keep-alive") {
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
                     // A hop-by-hop name of its own: removed below if present.
-                } else if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                } else if let Ok(name) = HeaderName::from_bytes(token) {
                     named.push(name);
                 }
             }

@@ -94,22 +94,27 @@ impl Upstream {
     /// stripped of the route prefix if the route says so) and its query, kept byte for
     /// byte.
     pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
-        let mut target = String::with_capacity(
+        let mut target = Vec::with_capacity(
             self.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1) + 1,
         );
-        target.push_str(&self.base_path);
-        if path.is_empty() {
-            if target.is_empty() {
-                target.push('/');
-            }
-        } else {
-            target.push_str(path);
-        }
-        if let Some(query) = query {
-            target.push('?');
-            target.push_str(query);
-        }
+        write_target(&self.base_path, path, query, &mut target);
         Ok(Uri::from(PathAndQuery::try_from(target)?))
+    }
+}
+
+/// Writes the origin-form target `base` + `path` + `?query` into `dst`: `path` already
+/// stripped of the route prefix if the route says so, `base` without a trailing slash, and
+/// `/` when both are empty. The one place where a forwarded path is joined.
+pub(super) fn write_target(base: &str, path: &str, query: Option<&str>, dst: &mut Vec<u8>) {
+    dst.extend_from_slice(base.as_bytes());
+    if !path.is_empty() {
+        dst.extend_from_slice(path.as_bytes());
+    } else if base.is_empty() {
+        dst.push(b'/');
+    }
+    if let Some(query) = query {
+        dst.push(b'?');
+        dst.extend_from_slice(query.as_bytes());
     }
 }
 
