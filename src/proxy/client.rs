@@ -34,16 +34,10 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use super::h1::{self, ProtocolError, RequestFraming, ResponseFraming, Target};
 use super::upstream::Upstream;
 use crate::body_type::{Body, BoxError};
+use crate::http1::{READ_SIZE, ReadSize};
 
 /// Idle time before TCP keep-alive probes on upstream connections.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
-/// Room made in a connection's read buffer before each read of a head, and the first
-/// read of a body.
-const READ_SIZE: usize = 8 * 1024;
-/// The most a body read asks for: reads that fill their room double it up to this, so
-/// that a large body moves in a few large reads and writes, not in 8 KiB steps (hyper's
-/// limit is about 400 KiB).
-const MAX_READ_SIZE: usize = 512 * 1024;
 /// Body data up to this size is copied next to its framing: one write, not two or three.
 const COPY_CHUNK: usize = 8 * 1024;
 const COPY_CHUNK_U64: u64 = COPY_CHUNK as u64;
@@ -601,41 +595,6 @@ impl ReadSide {
     }
 }
 
-/// How much a body read asks for. It adapts as hyper's does: it doubles after a read that
-/// got all it asked for, up to [`MAX_READ_SIZE`], and halves after two reads in a row that
-/// got less than half.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ReadSize {
-    size: usize,
-    short: u8,
-}
-
-impl Default for ReadSize {
-    fn default() -> Self {
-        Self {
-            size: READ_SIZE,
-            short: 0,
-        }
-    }
-}
-
-impl ReadSize {
-    fn record(&mut self, n: usize) {
-        if n >= self.size {
-            self.size = (self.size * 2).min(MAX_READ_SIZE);
-            self.short = 0;
-        } else if n < self.size / 2 {
-            self.short += 1;
-            if self.short == 2 {
-                self.size = (self.size / 2).max(READ_SIZE);
-                self.short = 0;
-            }
-        } else {
-            self.short = 0;
-        }
-    }
-}
-
 // === the request body ===
 
 /// The bytes of a body of at most [`COPY_CHUNK`] bytes sent by length, if its first frame
@@ -827,7 +786,7 @@ impl http_body::Body for UpstreamBody {
                     Ok(h1::Decoded::Incomplete) => {}
                     Err(e) => {
                         this.read = None;
-                        return Poll::Ready(Some(Err(e.into())));
+                        return Poll::Ready(Some(Err(h1::ProtocolError::from(e).into())));
                     }
                 },
                 Decoder::Close if !read.buf.is_empty() => {
@@ -895,6 +854,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http1::MAX_READ_SIZE;
 
     #[test]
     fn body_reads_grow_while_they_fill_up_and_shrink_when_they_do_not() {

@@ -17,17 +17,15 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Version, request};
 
-use super::headers::{connection_tokens, hop_by_hop_bit};
+use super::headers::hop_by_hop_bit;
+pub(super) use crate::http1::{Chunked, Decoded};
+use crate::http1::{FramingError, connection_tokens, merge_content_length};
 use super::upstream::write_target;
 
 /// The largest response head read, interim responses included.
 pub(super) const MAX_HEAD: usize = 64 * 1024;
 /// The most header lines in one response head (hyper's limit too).
 const MAX_HEADERS: usize = 100;
-/// The longest chunk-size line, extensions included (RFC 9112 §7.1.1 sets none).
-const MAX_CHUNK_LINE: usize = 4 * 1024;
-/// The most trailer bytes after the last chunk.
-const MAX_TRAILERS: usize = 16 * 1024;
 
 /// Why an upstream's response could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +58,15 @@ impl fmt::Display for ProtocolError {
 }
 
 impl std::error::Error for ProtocolError {}
+
+impl From<FramingError> for ProtocolError {
+    fn from(e: FramingError) -> Self {
+        match e {
+            FramingError::ContentLength => Self::ContentLength,
+            FramingError::Chunk => Self::Chunk,
+        }
+    }
+}
 
 // === Requests ===
 
@@ -375,147 +382,6 @@ fn build(head: &Bytes, parsed: &Parsed, head_request: bool) -> Result<ResponseHe
     })
 }
 
-/// One more `Content-Length` value (a line may hold a list): every value must be the
-/// same number.
-fn merge_content_length(seen: Option<u64>, value: &[u8]) -> Result<u64, ProtocolError> {
-    let mut length = seen;
-    for item in value.split(|&b| b == b',') {
-        let item = item.trim_ascii();
-        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
-            return Err(ProtocolError::ContentLength);
-        }
-        let n = item.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-        if length.is_some_and(|l| l != n) {
-            return Err(ProtocolError::ContentLength);
-        }
-        length = Some(n);
-    }
-    length.ok_or(ProtocolError::ContentLength)
-}
-
-// === Chunked bodies ===
-
-/// What the chunked decoder found in the buffer.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Decoded {
-    /// Body bytes.
-    Data(Bytes),
-    /// The buffer holds no complete next step: read more.
-    Incomplete,
-    /// The last chunk and the trailer section are done.
-    End,
-}
-
-/// A chunked body decoder (RFC 9112 §7.1). Trailers are read and dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Chunked {
-    /// At a chunk-size line.
-    Size,
-    /// Inside a chunk, with this many bytes left.
-    Data(u64),
-    /// After a chunk's data, at its CRLF.
-    DataEnd,
-    /// After the last chunk, in the trailer section.
-    Trailers,
-    /// Done.
-    End,
-}
-
-impl Chunked {
-    /// Takes the next piece of the body from `buf`.
-    pub(super) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, ProtocolError> {
-        loop {
-            match *self {
-                Self::Size => {
-                    let Some(line) = find_crlf(buf, MAX_CHUNK_LINE)? else {
-                        return Ok(Decoded::Incomplete);
-                    };
-                    let size = chunk_size(&buf[..line])?;
-                    buf.advance(line + 2);
-                    *self = if size == 0 {
-                        Self::Trailers
-                    } else {
-                        Self::Data(size)
-                    };
-                }
-                Self::Data(left) => {
-                    if buf.is_empty() {
-                        return Ok(Decoded::Incomplete);
-                    }
-                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    let data = buf.split_to(take).freeze();
-                    let left = left - take as u64;
-                    *self = if left == 0 {
-                        Self::DataEnd
-                    } else {
-                        Self::Data(left)
-                    };
-                    return Ok(Decoded::Data(data));
-                }
-                Self::DataEnd => {
-                    if buf.len() < 2 {
-                        return Ok(Decoded::Incomplete);
-                    }
-                    if &buf[..2] != b"\r\n" {
-                        return Err(ProtocolError::Chunk);
-                    }
-                    buf.advance(2);
-                    *self = Self::Size;
-                }
-                Self::Trailers => {
-                    // Each trailer line is consumed as it comes, up to the empty line.
-                    let Some(line) = find_crlf(buf, MAX_TRAILERS)? else {
-                        return Ok(Decoded::Incomplete);
-                    };
-                    let empty = line == 0;
-                    if !empty && (buf[0] == b' ' || buf[0] == b'\t' || !buf[..line].contains(&b':'))
-                    {
-                        return Err(ProtocolError::Chunk);
-                    }
-                    buf.advance(line + 2);
-                    if empty {
-                        *self = Self::End;
-                    }
-                }
-                Self::End => return Ok(Decoded::End),
-            }
-        }
-    }
-}
-
-/// The offset of the first CRLF in `buf`, if within `limit` bytes. A bare LF is an error.
-fn find_crlf(buf: &[u8], limit: usize) -> Result<Option<usize>, ProtocolError> {
-    match buf.iter().take(limit).position(|&b| b == b'\n') {
-        Some(0) => Err(ProtocolError::Chunk),
-        Some(lf) if buf[lf - 1] == b'\r' => Ok(Some(lf - 1)),
-        Some(_) => Err(ProtocolError::Chunk),
-        None if buf.len() >= limit => Err(ProtocolError::Chunk),
-        None => Ok(None),
-    }
-}
-
-/// The size in a chunk-size line: hex digits, then optionally extensions after `;`.
-fn chunk_size(line: &[u8]) -> Result<u64, ProtocolError> {
-    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if digits == 0 || digits > 16 {
-        return Err(ProtocolError::Chunk);
-    }
-    let rest = line[digits..].trim_ascii_start();
-    if !(rest.is_empty() || rest[0] == b';') || rest.iter().any(|&b| b == b'\r' || b == 0) {
-        return Err(ProtocolError::Chunk);
-    }
-    let mut size = 0u64;
-    for &d in &line[..digits] {
-        let v = match d {
-            b'0'..=b'9' => d - b'0',
-            b'a'..=b'f' => d - b'a' + 10,
-            _ => d - b'A' + 10,
-        };
-        size = size << 4 | u64::from(v);
-    }
-    Ok(size)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -773,58 +639,5 @@ mod tests {
         let cookies: Vec<_> = headers.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["a=1", "b=2"]);
         assert_eq!(headers["x-latin"].as_bytes(), b"caf\xe9");
-    }
-
-    fn dechunk(wire: &[u8]) -> Result<(Vec<u8>, usize), ProtocolError> {
-        // Fed one byte at a time, to cover every split point.
-        let mut decoder = Chunked::Size;
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        for (i, &b) in wire.iter().enumerate() {
-            buf.extend_from_slice(&[b]);
-            loop {
-                match decoder.decode(&mut buf)? {
-                    Decoded::Data(d) => out.extend_from_slice(&d),
-                    Decoded::Incomplete => break,
-                    Decoded::End => return Ok((out, wire.len() - i - 1 + buf.len())),
-                }
-            }
-        }
-        Err(ProtocolError::Incomplete)
-    }
-
-    #[test]
-    fn chunked_bodies_are_decoded_at_any_split() {
-        let (body, rest) =
-            dechunk(b"5;ext=1\r\nhello\r\nA \r\n, world!!!\r\n0\r\nx-sum: 1\r\n\r\nNEXT").unwrap();
-        assert_eq!(body, b"hello, world!!!");
-        assert_eq!(rest, 4);
-        assert_eq!(dechunk(b"0\r\n\r\n").unwrap().0, b"");
-    }
-
-    #[test]
-    fn malformed_chunks_are_errors() {
-        for bad in [
-            &b"fffffffffffffffff1\r\n"[..],
-            b"0x5\r\nhello\r\n0\r\n\r\n",
-            b"5\nhello\r\n0\r\n\r\n",
-            b"5\r\nhelloXX0\r\n\r\n",
-            b"\r\n",
-            b"-1\r\n",
-            b"5 x\r\nhello\r\n0\r\n\r\n",
-            b"0\r\n bad-trailer\r\n\r\n",
-            b"0\r\nno-colon\r\n\r\n",
-        ] {
-            assert_eq!(
-                dechunk(bad).unwrap_err(),
-                ProtocolError::Chunk,
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-        let mut long = b"5;".to_vec();
-        long.resize(MAX_CHUNK_LINE + 10, b'a');
-        assert_eq!(dechunk(&long).unwrap_err(), ProtocolError::Chunk);
-        assert_eq!(dechunk(b"5\r\nhel").unwrap_err(), ProtocolError::Incomplete);
     }
 }

@@ -5,6 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use crate::http1::connection_tokens;
+
 /// Hop-by-hop headers: they describe one connection and never cross the proxy.
 const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
@@ -35,14 +37,6 @@ pub(super) fn hop_by_hop_bit(name: &HeaderName) -> Option<u16> {
 }
 
 const UPGRADE_BIT: u16 = 1 << 8;
-
-/// The tokens of a `Connection` value: split at commas, trimmed, none empty.
-pub(super) fn connection_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|token| !token.is_empty())
-}
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");

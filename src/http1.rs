@@ -1,0 +1,302 @@
+//! Pieces of the HTTP/1.1 wire format (RFC 9112) that both sides of the gateway read:
+//! the client's requests in `server`, the upstreams' responses in `proxy`.
+//!
+//! Message bodies are framed the same way in both directions, so the chunked decoder,
+//! the `Content-Length` rules and the `Connection` list are written once, here.
+
+use std::fmt;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// The longest chunk-size line, extensions included (RFC 9112 §7.1.1 sets none).
+pub(crate) const MAX_CHUNK_LINE: usize = 4 * 1024;
+/// The most trailer bytes after the last chunk.
+pub(crate) const MAX_TRAILERS: usize = 16 * 1024;
+
+/// A message whose body cannot be delimited reliably.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FramingError {
+    /// `Content-Length` is malformed or given twice with different values.
+    ContentLength,
+    /// A malformed chunk size line, chunk end or trailer section.
+    Chunk,
+}
+
+impl fmt::Display for FramingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ContentLength => "malformed or conflicting content-length",
+            Self::Chunk => "malformed chunked encoding",
+        })
+    }
+}
+
+impl std::error::Error for FramingError {}
+
+/// The tokens of a `Connection` header value (a comma-separated list; empty items
+/// are allowed and skipped, RFC 9110 §5.6.1).
+pub(crate) fn connection_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
+}
+
+/// One more `Content-Length` value (a line may hold a list): every value must be the
+/// same number.
+pub(crate) fn merge_content_length(seen: Option<u64>, value: &[u8]) -> Result<u64, FramingError> {
+    let mut length = seen;
+    for item in value.split(|&b| b == b',') {
+        let item = item.trim_ascii();
+        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+            return Err(FramingError::ContentLength);
+        }
+        let n = item.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        if length.is_some_and(|l| l != n) {
+            return Err(FramingError::ContentLength);
+        }
+        length = Some(n);
+    }
+    length.ok_or(FramingError::ContentLength)
+}
+
+// === Chunked bodies ===
+
+/// What the chunked decoder found in the buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decoded {
+    /// Body bytes.
+    Data(Bytes),
+    /// The buffer holds no complete next step: read more.
+    Incomplete,
+    /// The last chunk and the trailer section are done.
+    End,
+}
+
+/// A chunked body decoder (RFC 9112 §7.1). Trailers are read and dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chunked {
+    /// At a chunk-size line.
+    Size,
+    /// Inside a chunk, with this many bytes left.
+    Data(u64),
+    /// After a chunk's data, at its CRLF.
+    DataEnd,
+    /// After the last chunk, in the trailer section.
+    Trailers,
+    /// Done.
+    End,
+}
+
+impl Chunked {
+    /// Takes the next piece of the body from `buf`.
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, FramingError> {
+        loop {
+            match *self {
+                Self::Size => {
+                    let Some(line) = find_crlf(buf, MAX_CHUNK_LINE)? else {
+                        return Ok(Decoded::Incomplete);
+                    };
+                    let size = chunk_size(&buf[..line])?;
+                    buf.advance(line + 2);
+                    *self = if size == 0 {
+                        Self::Trailers
+                    } else {
+                        Self::Data(size)
+                    };
+                }
+                Self::Data(left) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::Incomplete);
+                    }
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    let data = buf.split_to(take).freeze();
+                    let left = left - take as u64;
+                    *self = if left == 0 {
+                        Self::DataEnd
+                    } else {
+                        Self::Data(left)
+                    };
+                    return Ok(Decoded::Data(data));
+                }
+                Self::DataEnd => {
+                    if buf.len() < 2 {
+                        return Ok(Decoded::Incomplete);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(FramingError::Chunk);
+                    }
+                    buf.advance(2);
+                    *self = Self::Size;
+                }
+                Self::Trailers => {
+                    // Each trailer line is consumed as it comes, up to the empty line.
+                    let Some(line) = find_crlf(buf, MAX_TRAILERS)? else {
+                        return Ok(Decoded::Incomplete);
+                    };
+                    let empty = line == 0;
+                    if !empty && (buf[0] == b' ' || buf[0] == b'\t' || !buf[..line].contains(&b':'))
+                    {
+                        return Err(FramingError::Chunk);
+                    }
+                    buf.advance(line + 2);
+                    if empty {
+                        *self = Self::End;
+                    }
+                }
+                Self::End => return Ok(Decoded::End),
+            }
+        }
+    }
+}
+
+/// The offset of the first CRLF in `buf`, if within `limit` bytes. A bare LF is an error.
+fn find_crlf(buf: &[u8], limit: usize) -> Result<Option<usize>, FramingError> {
+    match buf.iter().take(limit).position(|&b| b == b'\n') {
+        Some(0) => Err(FramingError::Chunk),
+        Some(lf) if buf[lf - 1] == b'\r' => Ok(Some(lf - 1)),
+        Some(_) => Err(FramingError::Chunk),
+        None if buf.len() >= limit => Err(FramingError::Chunk),
+        None => Ok(None),
+    }
+}
+
+/// The size in a chunk-size line: hex digits, then optionally extensions after `;`.
+fn chunk_size(line: &[u8]) -> Result<u64, FramingError> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 16 {
+        return Err(FramingError::Chunk);
+    }
+    let rest = line[digits..].trim_ascii_start();
+    if !(rest.is_empty() || rest[0] == b';') || rest.iter().any(|&b| b == b'\r' || b == 0) {
+        return Err(FramingError::Chunk);
+    }
+    let mut size = 0u64;
+    for &d in &line[..digits] {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            _ => d - b'A' + 10,
+        };
+        size = size << 4 | u64::from(v);
+    }
+    Ok(size)
+}
+
+// === reading ===
+
+/// Room made in a connection's read buffer before each read of a head, and the first
+/// read of a body.
+pub(crate) const READ_SIZE: usize = 8 * 1024;
+/// The most a body read asks for: reads that fill their room double it up to this, so
+/// that a large body moves in a few large reads and writes, not in 8 KiB steps (hyper's
+/// limit is about 400 KiB).
+pub(crate) const MAX_READ_SIZE: usize = 512 * 1024;
+
+/// How much a body read asks for. It adapts as hyper's does: it doubles after a read that
+/// got all it asked for, up to [`MAX_READ_SIZE`], and halves after two reads in a row that
+/// got less than half.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadSize {
+    pub(crate) size: usize,
+    pub(crate) short: u8,
+}
+
+impl Default for ReadSize {
+    fn default() -> Self {
+        Self {
+            size: READ_SIZE,
+            short: 0,
+        }
+    }
+}
+
+impl ReadSize {
+    pub(crate) fn record(&mut self, n: usize) {
+        if n >= self.size {
+            self.size = (self.size * 2).min(MAX_READ_SIZE);
+            self.short = 0;
+        } else if n < self.size / 2 {
+            self.short += 1;
+            if self.short == 2 {
+                self.size = (self.size / 2).max(READ_SIZE);
+                self.short = 0;
+            }
+        } else {
+            self.short = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dechunk(wire: &[u8]) -> Result<(Vec<u8>, usize), Option<FramingError>> {
+        // Fed one byte at a time, to cover every split point.
+        let mut decoder = Chunked::Size;
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for (i, &b) in wire.iter().enumerate() {
+            buf.extend_from_slice(&[b]);
+            loop {
+                match decoder.decode(&mut buf).map_err(Some)? {
+                    Decoded::Data(d) => out.extend_from_slice(&d),
+                    Decoded::Incomplete => break,
+                    Decoded::End => return Ok((out, wire.len() - i - 1 + buf.len())),
+                }
+            }
+        }
+        Err(None)
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded_at_any_split() {
+        let (body, rest) =
+            dechunk(b"5;ext=1\r\nhello\r\nA \r\n, world!!!\r\n0\r\nx-sum: 1\r\n\r\nNEXT").unwrap();
+        assert_eq!(body, b"hello, world!!!");
+        assert_eq!(rest, 4);
+        assert_eq!(dechunk(b"0\r\n\r\n").unwrap().0, b"");
+    }
+
+    #[test]
+    fn malformed_chunks_are_errors() {
+        for bad in [
+            &b"fffffffffffffffff1\r\n"[..],
+            b"0x5\r\nhello\r\n0\r\n\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5\r\nhelloXX0\r\n\r\n",
+            b"\r\n",
+            b"-1\r\n",
+            b"5 x\r\nhello\r\n0\r\n\r\n",
+            b"0\r\n bad-trailer\r\n\r\n",
+            b"0\r\nno-colon\r\n\r\n",
+        ] {
+            assert_eq!(
+                dechunk(bad).unwrap_err(),
+                Some(FramingError::Chunk),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let mut long = b"5;".to_vec();
+        long.resize(MAX_CHUNK_LINE + 10, b'a');
+        assert_eq!(dechunk(&long).unwrap_err(), Some(FramingError::Chunk));
+        assert_eq!(dechunk(b"5\r\nhel").unwrap_err(), None);
+    }
+
+    #[test]
+    fn content_length_values_must_agree() {
+        assert_eq!(merge_content_length(None, b"5"), Ok(5));
+        assert_eq!(merge_content_length(Some(5), b"5, 5"), Ok(5));
+        for bad in [&b"+5"[..], b"0x10", b"-1", b"99999999999999999999", b"", b"5,6", b" ,"] {
+            assert_eq!(
+                merge_content_length(None, bad),
+                Err(FramingError::ContentLength),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(merge_content_length(Some(6), b"5"), Err(FramingError::ContentLength));
+    }
+}
