@@ -17,6 +17,8 @@ use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 
+use crate::server::RequestBody;
+
 /// The error type of bodies in the stack: any error, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -32,6 +34,8 @@ enum Kind {
     Empty,
     Full(Option<Bytes>),
     Incoming(Incoming),
+    /// Boxed: it holds a connection's read side, and the body is moved between layers.
+    Wire(Box<RequestBody>),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
@@ -69,6 +73,13 @@ impl Body {
         Self { kind: Kind::Empty }
     }
 
+    /// A body read by the gateway's own HTTP/1 server, unboxed.
+    pub(crate) fn wire(body: RequestBody) -> Self {
+        Self {
+            kind: Kind::Wire(Box::new(body)),
+        }
+    }
+
     /// hyper's streaming body, unboxed.
     pub const fn incoming(body: Incoming) -> Self {
         Self {
@@ -89,6 +100,7 @@ impl fmt::Debug for Body {
             Kind::Empty => "empty",
             Kind::Full(_) => "full",
             Kind::Incoming(_) => "incoming",
+            Kind::Wire(_) => "wire",
             Kind::Boxed(_) => "boxed",
         };
         f.debug_tuple("Body").field(&kind).finish()
@@ -144,6 +156,7 @@ impl http_body::Body for Body {
             Kind::Incoming(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map_err(|e| Box::new(e) as BoxError),
+            Kind::Wire(body) => Pin::new(&mut **body).poll_frame(cx),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }
@@ -153,6 +166,7 @@ impl http_body::Body for Body {
             Kind::Empty => true,
             Kind::Full(data) => data.is_none(),
             Kind::Incoming(body) => body.is_end_stream(),
+            Kind::Wire(body) => body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
         }
     }
@@ -162,6 +176,7 @@ impl http_body::Body for Body {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Kind::Incoming(body) => body.size_hint(),
+            Kind::Wire(body) => body.size_hint(),
             Kind::Boxed(body) => body.size_hint(),
         }
     }

@@ -9,18 +9,79 @@
 //! | [`RequestId`] | `request_id` layer          | `proxy` (sent upstream), access log |
 //! | [`RouteInfo`] | `router` (response extensions) | access log                    |
 //! | [`ParsedBody`] | `body` (the body parser)    | `token`, user services          |
+//! | [`OnUpgrade`] | `server` (HTTP/1.1 upgrade requests) | `proxy` (WebSocket tunnels) |
 //! | `Arc<`[`Claims`]`>` | `guard` (after verification) | user services (Koa's `ctx.state.user`) |
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::HeaderValue;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 
 pub use crate::jwt::Claims;
 
 /// The TCP peer of the connection the request arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
+
+/// The client's connection, once a `101 Switching Protocols` answer to its upgrade
+/// request has been written: the gateway's HTTP/1 server hands it over whole.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Upgraded {
+    /// The connection.
+    pub io: TcpStream,
+    /// Bytes the client sent after its request head, already read: they come first.
+    pub read_ahead: Bytes,
+}
+
+/// A request's claim on its connection after an upgrade: resolves to the connection
+/// once the server has written the `101`, or fails if the answer was anything else.
+///
+/// The gateway's HTTP/1 server inserts one into each request that asks for an upgrade
+/// (`Connection: upgrade` with an `Upgrade` header). Requests served by hyper (HTTP/2,
+/// or the layers embedded in a hyper or axum server) carry hyper's own
+/// `hyper::upgrade::OnUpgrade` instead.
+///
+/// Clones share the one connection: whichever awaits first gets it.
+#[derive(Debug, Clone)]
+pub struct OnUpgrade(Arc<Mutex<oneshot::Receiver<Upgraded>>>);
+
+impl OnUpgrade {
+    /// A claim and the sender the server completes it with.
+    pub fn new() -> (oneshot::Sender<Upgraded>, Self) {
+        let (tx, rx) = oneshot::channel();
+        (tx, Self(Arc::new(Mutex::new(rx))))
+    }
+}
+
+/// Why an upgrade did not happen: the answer was not a `101`, or the connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpgradeFailed;
+
+impl std::fmt::Display for UpgradeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the connection was not upgraded")
+    }
+}
+
+impl std::error::Error for UpgradeFailed {}
+
+impl Future for OnUpgrade {
+    type Output = Result<Upgraded, UpgradeFailed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Ok(mut rx) = self.0.lock() else {
+            return Poll::Ready(Err(UpgradeFailed));
+        };
+        Pin::new(&mut *rx).poll(cx).map_err(|_| UpgradeFailed)
+    }
+}
 
 /// The request's id: the client's `X-Request-Id` when it is well-formed, else a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]

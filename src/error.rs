@@ -94,6 +94,16 @@ pub enum Error {
         /// The route that failed (its configured path).
         route: Arc<str>,
     },
+    /// The request could not be read as HTTP/1.1: a malformed or ambiguous head (400),
+    /// a head sent too slowly (408), a request target (414) or header section (431)
+    /// over the limit, a transfer coding the gateway does not implement (501). The
+    /// server answers it and closes the connection.
+    Protocol {
+        /// One of 400, 408, 414, 431 or 501.
+        status: StatusCode,
+        /// A fixed, input-free description.
+        description: &'static str,
+    },
     /// The gateway failed (500); details go to the log, never to the client.
     Internal,
 }
@@ -163,6 +173,7 @@ impl Error {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Protocol { status, .. } => *status,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -182,6 +193,13 @@ impl Error {
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::UpstreamUnavailable { .. } => "bad_gateway",
             Self::UpstreamTimeout { .. } => "gateway_timeout",
+            Self::Protocol { status, .. } => match status.as_u16() {
+                408 => "request_timeout",
+                414 => "uri_too_long",
+                431 => "header_fields_too_large",
+                501 => "not_implemented",
+                _ => "invalid_request",
+            },
             Self::Internal => "internal_error",
         }
     }
@@ -204,6 +222,7 @@ impl Error {
             Self::TooManyRequests { .. } => "Too many requests; retry later".into(),
             Self::UpstreamUnavailable { .. } => "The upstream is unavailable".into(),
             Self::UpstreamTimeout { .. } => "The upstream did not answer in time".into(),
+            Self::Protocol { description, .. } => (*description).into(),
             Self::Internal => "The gateway failed to handle the request".into(),
         };
         Some(text)

@@ -289,7 +289,15 @@ mod tests {
     fn content_length_values_must_agree() {
         assert_eq!(merge_content_length(None, b"5"), Ok(5));
         assert_eq!(merge_content_length(Some(5), b"5, 5"), Ok(5));
-        for bad in [&b"+5"[..], b"0x10", b"-1", b"99999999999999999999", b"", b"5,6", b" ,"] {
+        for bad in [
+            &b"+5"[..],
+            b"0x10",
+            b"-1",
+            b"99999999999999999999",
+            b"",
+            b"5,6",
+            b" ,",
+        ] {
             assert_eq!(
                 merge_content_length(None, bad),
                 Err(FramingError::ContentLength),
@@ -297,6 +305,9 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        assert_eq!(merge_content_length(Some(6), b"5"), Err(FramingError::ContentLength));
+        assert_eq!(
+            merge_content_length(Some(6), b"5"),
+            Err(FramingError::ContentLength)
+        );
     }
 }

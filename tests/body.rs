@@ -35,7 +35,7 @@ async fn recording_upstream() -> (SocketAddr, Seen) {
     let addr = listener.local_addr().unwrap();
     let seen: Seen = Arc::default();
     let log = seen.clone();
-    let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+    let svc = service_fn(move |req: Request<portcullis::Body>| {
         let log = log.clone();
         async move {
             let body = req

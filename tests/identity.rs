@@ -20,7 +20,6 @@ use bytes::Bytes;
 use ed25519_dalek::{Signer, SigningKey};
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -63,7 +62,7 @@ fn unix_now() -> i64 {
 async fn upstream() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let svc = service_fn(|req: Request<Incoming>| async move {
+    let svc = service_fn(|req: Request<Body>| async move {
         let h = |name: &str| {
             req.headers()
                 .get(name)

@@ -18,9 +18,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Version, request};
 
 use super::headers::hop_by_hop_bit;
+use super::upstream::write_target;
 pub(super) use crate::http1::{Chunked, Decoded};
 use crate::http1::{FramingError, connection_tokens, merge_content_length};
-use super::upstream::write_target;
 
 /// The largest response head read, interim responses included.
 pub(super) const MAX_HEAD: usize = 64 * 1024;

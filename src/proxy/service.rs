@@ -9,14 +9,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, Version};
-use hyper::upgrade::OnUpgrade;
 use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::client::{Answer, Pool, SendError, UpstreamClient};
 use super::h1::Target;
 use super::headers::{conflicting_framing, set_forwarded, strip_hop_by_hop};
-use super::upgrade::spawn_tunnel;
+use super::upgrade::{ClientUpgrade, spawn_tunnel};
 use super::upstream::Upstream;
 use crate::body_type::{Body, BoxError};
 use crate::context::ClientAddr;
@@ -63,7 +62,7 @@ pin_project! {
         Waiting {
             #[pin]
             response: tokio::time::Timeout<Exchange>,
-            client_upgrade: Option<OnUpgrade>,
+            client_upgrade: Option<ClientUpgrade>,
             route: Arc<str>,
         },
     }
@@ -148,7 +147,7 @@ impl Proxy {
             },
         };
         let client_upgrade = if upgrade {
-            parts.extensions.remove::<OnUpgrade>()
+            ClientUpgrade::take(&mut parts.extensions)
         } else {
             parts.headers.remove(header::UPGRADE);
             None

@@ -1,13 +1,23 @@
 //! Accepts connections and serves a tower service over HTTP/1.1 and HTTP/2.
 //!
 //! Knows nothing of routes, JWTs or the config file: it serves any service from a
-//! [`ServerSettings`]. What it adds is what a server facing the internet needs and
-//! hyper does not do by default:
-//! - a header read timeout (with a timer set, or hyper has none: no slowloris guard),
-//! - a bound on the request head (`max_buf_size`; hyper's default accepts ~400 KiB),
+//! [`ServerSettings`]. HTTP/1.1 is served by our own connection loop (`conn`, `wire`,
+//! `body`): the gateway's hot path, where hyper's general-purpose server cost about a
+//! third of a proxied request's instructions (BENCHMARKS.md). HTTP/2 (prior knowledge)
+//! is served by hyper. What the server adds on both:
+//! - a header read timeout (slowloris guard), which also closes idle connections,
+//! - a bound on the request head (414 for the request line, 431 for the headers),
+//! - strict request framing: anything readable two ways is a 400 and a close,
 //! - a cap on open connections (accepting pauses while it is reached),
-//! - graceful shutdown raced against a deadline (hyper's waits forever),
-//! - the peer address of each connection as a [`ClientAddr`] request extension.
+//! - graceful shutdown raced against a deadline,
+//! - the peer address of each connection as a [`ClientAddr`] request extension, and on
+//!   HTTP/1.1 upgrade requests an [`OnUpgrade`](crate::context::OnUpgrade).
+
+mod body;
+mod conn;
+mod wire;
+
+pub(crate) use body::RequestBody;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,14 +28,14 @@ use std::time::Duration;
 use futures_util::future::Either;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tower::Service;
 use tower::util::Oneshot;
 
-use crate::body_type::BoxError;
+use crate::body_type::{Body, BoxError};
 use crate::context::ClientAddr;
 use crate::ready;
 
@@ -36,10 +46,10 @@ pub struct ServerSettings {
     /// How long a client may take to send a request head; also closes idle keep-alive
     /// connections after that long (hyper ≥ 1.6 uses one timer for both).
     pub header_read_timeout: Duration,
-    /// The largest request head accepted, in bytes; larger heads get 431.
-    /// Values under hyper's minimum of 8 KiB are raised to it.
+    /// The largest request head accepted, in bytes: a longer request line gets 414,
+    /// a larger head 431.
     pub max_header_size: usize,
-    /// The most header fields accepted in one request.
+    /// The most header fields accepted in one request (431 beyond), at most 1,024.
     pub max_headers: usize,
     /// The most connections open at once; accepting waits while it is reached.
     pub max_connections: usize,
@@ -59,9 +69,6 @@ impl Default for ServerSettings {
     }
 }
 
-/// hyper's lower bound for `max_buf_size`; it panics below it.
-const MIN_BUF_SIZE: usize = 8 * 1024;
-
 /// Serves `service` on `listener` until `shutdown` completes, then lets in-flight
 /// requests finish for up to `settings.shutdown_grace` and returns.
 ///
@@ -72,7 +79,7 @@ pub async fn serve<S, B>(
     settings: ServerSettings,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
     B: http_body::Body + Send + 'static,
@@ -109,20 +116,19 @@ pub async fn serve<S, B>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = ConnService {
-            inner: service.clone(),
-            peer,
-        };
+        let service = service.clone();
         let http = http.clone();
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             let served = match http.protocol(&stream, &mut stopped).await {
                 Ok(Some(Protocol::Http1)) => {
-                    let conn = http.h1.serve_connection(TokioIo::new(stream), service);
-                    let conn = conn.with_upgrades();
-                    finish(conn, stopped, |conn| conn.graceful_shutdown()).await
+                    conn::serve(stream, peer, service, http.h1.clone(), stopped).await
                 }
                 Ok(Some(Protocol::Http2)) => {
+                    let service = ConnService {
+                        inner: service,
+                        peer,
+                    };
                     let conn = http.h2.serve_connection(TokioIo::new(stream), service);
                     finish(conn, stopped, |conn| conn.graceful_shutdown()).await
                 }
@@ -152,9 +158,9 @@ pub async fn serve<S, B>(
     }
 }
 
-/// hyper's two protocol builders, configured once and shared by every connection.
+/// The two protocols' settings, made once and shared by every connection.
 struct Http {
-    h1: http1::Builder,
+    h1: Arc<conn::Settings>,
     h2: http2::Builder<TokioExecutor>,
     /// How long a new connection may stay silent before it is closed.
     first_bytes_timeout: Duration,
@@ -172,11 +178,13 @@ enum Protocol {
 
 impl Http {
     fn new(settings: &ServerSettings) -> Self {
-        let mut h1 = http1::Builder::new();
-        h1.timer(TokioTimer::new())
-            .header_read_timeout(settings.header_read_timeout)
-            .max_buf_size(settings.max_header_size.max(MIN_BUF_SIZE))
-            .max_headers(settings.max_headers);
+        let h1 = Arc::new(conn::Settings {
+            limits: wire::Limits {
+                max_head: settings.max_header_size,
+                max_headers: settings.max_headers.min(wire::MAX_HEADERS_CAP),
+            },
+            header_read_timeout: settings.header_read_timeout,
+        });
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(settings.max_header_size).unwrap_or(u32::MAX))
@@ -209,11 +217,10 @@ impl Http {
 /// Which protocol a new connection speaks, from its first bytes, or `None` if it
 /// closes before sending any.
 ///
-/// The bytes are peeked, not read: they stay in the socket for hyper. hyper-util's
-/// auto builder reads them and hands them back through a rewind buffer instead, and
-/// that short first read makes hyper grow its read buffer from 8 to 16 KiB on every
-/// connection, for the connection's life (heaptrack: 8 KiB of each idle keep-alive
-/// connection).
+/// The bytes are peeked, not read: they stay in the socket for whichever protocol
+/// reads them. (hyper-util's auto builder reads them and hands them back through a
+/// rewind buffer instead, which made hyper's HTTP/1 read buffer double on every
+/// connection.)
 async fn sniff(stream: &TcpStream) -> std::io::Result<Option<Protocol>> {
     let mut buf = [0u8; H2_PREFACE.len()];
     loop {
@@ -276,7 +283,8 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Adapts a tower service to hyper for one connection, tagging requests with the peer.
+/// Adapts a tower service to hyper's HTTP/2 for one connection, tagging requests with
+/// the peer.
 #[derive(Clone)]
 struct ConnService<S> {
     inner: S,
@@ -285,13 +293,14 @@ struct ConnService<S> {
 
 impl<S> hyper::service::Service<Request<Incoming>> for ConnService<S>
 where
-    S: Service<Request<Incoming>> + Clone,
+    S: Service<Request<Body>> + Clone,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Either<S::Future, Oneshot<S, Request<Incoming>>>;
+    type Future = Either<S::Future, Oneshot<S, Request<Body>>>;
 
-    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let mut req = req.map(Body::incoming);
         req.extensions_mut().insert(ClientAddr(self.peer));
         ready::call(self.inner.clone(), req)
     }
