@@ -72,7 +72,7 @@ pub(super) async fn serve<S, B>(
     peer: SocketAddr,
     service: S,
     settings: Arc<Settings>,
-    mut stopped: watch::Receiver<()>,
+    stopped: watch::Receiver<()>,
 ) -> Result<(), BoxError>
 where
     S: Service<Request<Body>, Response = Response<B>> + Clone,
@@ -86,8 +86,14 @@ where
     let mut spans: Vec<Span> = Vec::new();
     let timeout = settings.header_read_timeout;
     // One timer for the connection's life. Each head wait moves the deadline; the timer
-    // is only re-armed when it fires before the deadline it is checked against.
+    // is only re-armed when it fires before the deadline it is checked against. Once
+    // polled, it holds the task's waker: later waits only look whether it has fired.
     let mut timer = pin!(tokio::time::sleep(timeout));
+    let mut armed = false;
+    // Likewise one registration for the stop signal (a clone: `stopped` is still
+    // asked, without waiting, whether the server is stopping).
+    let mut stop_signal = stopped.clone();
+    let mut stop = pin!(stop_signal.changed());
 
     loop {
         // === the head ===
@@ -104,12 +110,17 @@ where
             }
             unscanned = reader.buf.len();
             let idle = reader.buf.is_empty();
-            let mut stop = pin!(stopped.changed());
             let wait = poll_fn(|cx| {
                 if let Poll::Ready(read) = reader.poll_fill(cx) {
                     return Poll::Ready(Wait::Read(read));
                 }
-                if timer.as_mut().poll(cx).is_ready() {
+                let fired = if armed {
+                    timer.is_elapsed()
+                } else {
+                    armed = true;
+                    timer.as_mut().poll(cx).is_ready()
+                };
+                if fired {
                     return Poll::Ready(Wait::Timer);
                 }
                 if idle && stop.as_mut().poll(cx).is_ready() {
@@ -122,7 +133,10 @@ where
                 Wait::Read(Ok(0)) | Wait::Stop => return Ok(()),
                 Wait::Read(Ok(_)) => {}
                 Wait::Read(Err(e)) => return Err(e.into()),
-                Wait::Timer if Instant::now() < deadline => timer.as_mut().reset(deadline),
+                Wait::Timer if Instant::now() < deadline => {
+                    timer.as_mut().reset(deadline);
+                    armed = false;
+                }
                 // A silent connection just closes; a slow head gets a 408.
                 Wait::Timer if idle => return Ok(()),
                 Wait::Timer => {
