@@ -591,8 +591,8 @@ impl Config {
                 "must be at most 1024 (0 means one per core)",
             ));
         }
-        if s.max_headers == 0 {
-            return Err(self.error("server.max_headers", "must be at least 1"));
+        if !(1..=1024).contains(&s.max_headers) {
+            return Err(self.error("server.max_headers", "must be between 1 and 1024"));
         }
         let jwt = &self.jwt;
         if !quotable(&jwt.realm) {
@@ -939,6 +939,9 @@ mod tests {
         let e = err("[server]\nmax_header_size = 100\n");
         assert_eq!(e.line, Some(2), "{e}");
         assert!(e.to_string().contains("max_header_size"), "{e}");
+        let e = err("[server]\nmax_headers = 5000\n");
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("max_headers"), "{e}");
     }
 
     #[test]

@@ -156,6 +156,26 @@ async fn an_oversized_request_target_is_refused_and_not_forwarded() {
 }
 
 #[tokio::test]
+async fn a_request_line_that_never_ends_is_414_at_the_limit_not_at_the_timeout() {
+    // No line feed ever comes: the server must not buffer it for ever (nor until the
+    // header read timeout); at max_header_size it answers 414.
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "[server]\nheader_read_timeout = \"60s\"\n").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream.write_all(b"GET /api/").await.unwrap();
+    let _ = stream.write_all(&vec![b'x'; 64 * 1024]).await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+        .await
+        .expect("answered well before the 60 s timeout")
+        .ok();
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(raw_status(&answer), 414, "{answer}");
+    assert!(answer.contains("uri_too_long"), "{answer}");
+    assert_eq!(up.count(), 0);
+}
+
+#[tokio::test]
 async fn content_length_with_transfer_encoding_is_a_400_and_never_forwarded() {
     // SECURITY_CASES row 111 (CL.TE), both header orders: RFC 9112 §6.3's recommended
     // answer, 400 and a close. (hyper's server took the other option the RFC leaves an

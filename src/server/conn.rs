@@ -100,8 +100,11 @@ where
         let deadline = Instant::now() + timeout;
         let mut unscanned = 0;
         let head = loop {
-            // A head can only have ended in bytes that include a line feed.
-            if reader.buf[unscanned..].contains(&b'\n') {
+            // A head can only have ended in bytes that include a line feed; a buffer at
+            // the limit is parsed anyway, to be refused.
+            if reader.buf[unscanned..].contains(&b'\n')
+                || reader.buf.len() >= settings.limits.max_head
+            {
                 match wire::parse_request(&mut reader.buf, settings.limits, &mut spans) {
                     Ok(Some(head)) => break head,
                     Ok(None) => {}
@@ -306,6 +309,7 @@ async fn switch<B>(
     out: &mut Vec<u8>,
 ) -> Result<(), BoxError> {
     let (parts, _body) = response.into_parts();
+    out.clear();
     wire::encode_response(&parts, ResponseFraming::Empty, Persistence::Default, out);
     write.write_all(out).await?;
     let Some(reader) = reader else {
@@ -354,7 +358,7 @@ where
         _ => persistence,
     };
     out.clear();
-    wire::encode_response(&parts, framing, persistence, out);
+    let persistence = wire::encode_response(&parts, framing, persistence, out);
     drop(parts);
     if framing == ResponseFraming::Empty {
         write.write_all(out).await?;

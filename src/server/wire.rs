@@ -337,13 +337,15 @@ pub(super) enum Persistence {
 
 /// Writes a response head: the status line, the headers (the service's framing and
 /// `Connection` headers replaced by ours, kept as they are on a `101`), a `Date` if
-/// the service set none.
+/// the service set none. Returns the persistence written: `Close` if the service's own
+/// `Connection` header asked for it.
 pub(super) fn encode_response(
     parts: &response::Parts,
     framing: ResponseFraming,
     persistence: Persistence,
     dst: &mut Vec<u8>,
-) {
+) -> Persistence {
+    let mut persistence = persistence;
     let status = parts.status;
     let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
     dst.extend_from_slice(b"HTTP/1.1 ");
@@ -361,6 +363,11 @@ pub(super) fn encode_response(
             || (*name == header::CONTENT_LENGTH && !their_length)
             || (*name == header::CONNECTION && !upgrade);
         if ours {
+            if *name == header::CONNECTION
+                && connection_tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close"))
+            {
+                persistence = Persistence::Close;
+            }
             continue;
         }
         dated |= *name == header::DATE;
@@ -391,6 +398,7 @@ pub(super) fn encode_response(
         dst.extend_from_slice(b"\r\n");
     }
     dst.extend_from_slice(b"\r\n");
+    persistence
 }
 
 /// The chunk-size line before `len` bytes of data.
@@ -602,6 +610,25 @@ mod tests {
         let mut out = Vec::new();
         encode_response(&parts, framing, p, &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_service_asking_to_close_closes() {
+        let response = http::Response::builder()
+            .header("connection", "Close")
+            .body(())
+            .unwrap();
+        let (parts, ()) = response.into_parts();
+        let mut out = Vec::new();
+        let p = encode_response(
+            &parts,
+            ResponseFraming::Length(0),
+            Persistence::Default,
+            &mut out,
+        );
+        assert_eq!(p, Persistence::Close);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
     }
 
     #[test]
