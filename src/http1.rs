@@ -7,6 +7,7 @@
 use std::fmt;
 
 use bytes::{Buf, Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue};
 
 /// The longest chunk-size line, extensions included (RFC 9112 §7.1.1 sets none).
 pub(crate) const MAX_CHUNK_LINE: usize = 4 * 1024;
@@ -183,6 +184,72 @@ fn chunk_size(line: &[u8]) -> Result<u64, FramingError> {
     Ok(size)
 }
 
+// === heads ===
+
+/// A piece of a head (its target, a header's name or value) by offset and length: a
+/// head is parsed where it was read, then split off the read buffer and frozen, and
+/// the `http` values are cut from that. Heads are at most 1 MiB, so a u32 holds both.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Piece(u32, u32);
+
+impl Piece {
+    /// `part`, which must be a slice of `head`.
+    pub(crate) fn of(head: &[u8], part: &[u8]) -> Self {
+        let start = part.as_ptr() as usize - head.as_ptr() as usize;
+        Self(start as u32, part.len() as u32)
+    }
+
+    pub(crate) fn range(self) -> std::ops::Range<usize> {
+        self.0 as usize..(self.0 + self.1) as usize
+    }
+
+    pub(crate) fn len(self) -> usize {
+        self.1 as usize
+    }
+}
+
+/// Where one header line sits in a head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    name: Piece,
+    value: Piece,
+}
+
+impl Span {
+    /// The line `header`, parsed from `head`.
+    pub(crate) fn of(head: &[u8], header: &httparse::Header<'_>) -> Self {
+        Self {
+            name: Piece::of(head, header.name.as_bytes()),
+            value: Piece::of(head, header.value),
+        }
+    }
+
+    /// The line as `http` types, the value sharing `head`'s memory; `None` if either
+    /// part is not valid there.
+    pub(crate) fn header(self, head: &Bytes) -> Option<(HeaderName, HeaderValue)> {
+        let name = HeaderName::from_bytes(&head[self.name.range()]).ok()?;
+        let value = HeaderValue::from_maybe_shared(head.slice(self.value.range())).ok()?;
+        Some((name, value))
+    }
+}
+
+/// The chunk-size line before `len` bytes of data.
+pub(crate) fn encode_chunk_size(len: usize, dst: &mut Vec<u8>) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    let mut n = len;
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[n & 15];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.extend_from_slice(&digits[i..]);
+    dst.extend_from_slice(b"\r\n");
+}
+
 // === reading ===
 
 /// Room made in a connection's read buffer before each read of a head, and the first
@@ -309,5 +376,14 @@ mod tests {
             merge_content_length(Some(6), b"5"),
             Err(FramingError::ContentLength)
         );
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex() {
+        let mut out = Vec::new();
+        encode_chunk_size(0x1a2b, &mut out);
+        encode_chunk_size(0, &mut out);
+        encode_chunk_size(usize::MAX, &mut out);
+        assert_eq!(out, b"1a2b\r\n0\r\nffffffffffffffff\r\n");
     }
 }

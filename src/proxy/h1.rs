@@ -14,13 +14,13 @@ use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, Response, StatusCode, Version, request};
 
 use super::headers::hop_by_hop_bit;
 use super::upstream::write_target;
-pub(super) use crate::http1::{Chunked, Decoded};
-use crate::http1::{FramingError, connection_tokens, merge_content_length};
+pub(super) use crate::http1::{Chunked, Decoded, encode_chunk_size};
+use crate::http1::{FramingError, Span, connection_tokens, merge_content_length};
 
 /// The largest response head read, interim responses included.
 pub(super) const MAX_HEAD: usize = 64 * 1024;
@@ -151,11 +151,6 @@ pub(super) fn encode_request(
     dst.extend_from_slice(b"\r\n");
 }
 
-/// Writes the size line of a chunk of `len` bytes.
-pub(super) fn encode_chunk_size(len: usize, dst: &mut Vec<u8>) {
-    let _ = write!(dst, "{len:x}\r\n");
-}
-
 /// Writes the last chunk and `trailers` (if any) that end a chunked body.
 pub(super) fn encode_last_chunk(trailers: Option<&HeaderMap>, dst: &mut Vec<u8>) {
     dst.extend_from_slice(b"0\r\n");
@@ -226,13 +221,6 @@ fn reason(e: httparse::Error) -> &'static str {
     }
 }
 
-/// Where one header line's name and value sit in the head.
-#[derive(Clone, Copy)]
-struct Span {
-    name: (u32, u32),
-    value: (u32, u32),
-}
-
 /// A response head found by httparse, by offsets into the buffer it was parsed from.
 struct Parsed {
     len: usize,
@@ -269,17 +257,7 @@ fn parse_one(buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
     };
-    let base = buf.as_ptr() as usize;
-    // Offsets within a head of at most MAX_HEAD bytes fit in a u32.
-    let offset = |s: &[u8]| ((s.as_ptr() as usize - base) as u32, s.len() as u32);
-    let spans = response
-        .headers
-        .iter()
-        .map(|h| Span {
-            name: offset(h.name.as_bytes()),
-            value: offset(h.value),
-        })
-        .collect();
+    let spans = response.headers.iter().map(|h| Span::of(buf, h)).collect();
     Ok(Some(Parsed {
         len,
         status,
@@ -298,11 +276,9 @@ fn build(head: &Bytes, parsed: &Parsed, head_request: bool) -> Result<ResponseHe
     let mut close = parsed.version == Version::HTTP_10;
     let mut named: Vec<HeaderName> = Vec::new();
     for span in &parsed.spans {
-        let range = |(start, len): (u32, u32)| start as usize..(start + len) as usize;
-        let name = HeaderName::from_bytes(&head[range(span.name)])
-            .map_err(|_| ProtocolError::Head("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(range(span.value)))
-            .map_err(|_| ProtocolError::Head("invalid header value"))?;
+        let (name, value) = span
+            .header(head)
+            .ok_or(ProtocolError::Head("invalid header"))?;
         if name == header::CONTENT_LENGTH {
             content_length = Some(merge_content_length(content_length, value.as_bytes())?);
         } else if name == header::TRANSFER_ENCODING {
@@ -479,7 +455,7 @@ mod tests {
     #[test]
     fn last_chunks_carry_trailers() {
         let mut trailers = HeaderMap::new();
-        trailers.insert("x-sum", HeaderValue::from_static("3"));
+        trailers.insert("x-sum", http::HeaderValue::from_static("3"));
         let mut out = Vec::new();
         encode_chunk_size(255, &mut out);
         encode_last_chunk(Some(&trailers), &mut out);

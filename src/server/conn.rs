@@ -26,11 +26,11 @@ use tokio::time::Instant;
 use tower::Service;
 
 use super::body::{Decoder, Handback, Interim, Reader, RequestBody, claim_final};
-use super::wire::{self, BodyFraming, Limits, Persistence, RequestHead, ResponseFraming, Span};
+use super::wire::{self, BodyFraming, Limits, Persistence, RequestHead, ResponseFraming};
 use crate::body_type::{Body, BoxError};
 use crate::context::{ClientAddr, OnUpgrade, Upgraded};
 use crate::error::Error;
-use crate::http1::Chunked;
+use crate::http1::{Chunked, Span, encode_chunk_size};
 use crate::ready;
 
 /// Body data up to this size is copied into the write buffer, next to the head or its
@@ -394,7 +394,7 @@ where
                     continue;
                 }
                 if framing == ResponseFraming::Chunked {
-                    wire::encode_chunk_size(len, out);
+                    encode_chunk_size(len, out);
                 } else if len as u64 > left {
                     return Err("the response body is longer than its length".into());
                 }

@@ -12,11 +12,11 @@ use std::mem::MaybeUninit;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, Request, StatusCode, Uri, Version, response};
 
 use crate::error::Error;
-use crate::http1::{connection_tokens, merge_content_length};
+use crate::http1::{Piece, Span, connection_tokens, merge_content_length};
 
 /// The most header lines a request head may have, whatever the settings say: room for
 /// them is on the stack while a head is parsed.
@@ -56,13 +56,6 @@ pub(super) struct Limits {
     pub(super) max_head: usize,
     /// Header lines.
     pub(super) max_headers: usize,
-}
-
-/// Where one header line's name and value sit in the head.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Span {
-    name: (u32, u32),
-    value: (u32, u32),
 }
 
 /// A refusal of a request head: its status and a fixed description.
@@ -129,22 +122,12 @@ pub(super) fn parse_request(
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
     };
-    let base = buf.as_ptr() as usize;
-    // Offsets within a head of at most `max_head` (<= 1 MiB) bytes fit in a u32.
-    let offset = |s: &[u8]| ((s.as_ptr() as usize - base) as u32, s.len() as u32);
-    let target = offset(req.path.unwrap_or_default().as_bytes());
+    let target = Piece::of(buf, req.path.unwrap_or_default().as_bytes());
     spans.clear();
-    spans.extend(req.headers.iter().map(|h| Span {
-        name: offset(h.name.as_bytes()),
-        value: offset(h.value),
-    }));
+    spans.extend(req.headers.iter().map(|h| Span::of(buf, h)));
 
     let head = buf.split_to(len).freeze();
     build(&head, method, version, target, spans).map(Some)
-}
-
-fn range((start, len): (u32, u32)) -> std::ops::Range<usize> {
-    start as usize..(start + len) as usize
 }
 
 /// What the framing-relevant headers said.
@@ -167,25 +150,24 @@ fn build(
     head: &Bytes,
     method: Method,
     version: Version,
-    target: (u32, u32),
+    target: Piece,
     spans: &[Span],
 ) -> Result<RequestHead, Error> {
-    if target.1 as usize > MAX_TARGET {
+    if target.len() > MAX_TARGET {
         return Err(refuse(
             StatusCode::URI_TOO_LONG,
             "The request target is too long",
         ));
     }
-    let uri = Uri::from_maybe_shared(head.slice(range(target)))
+    let uri = Uri::from_maybe_shared(head.slice(target.range()))
         .map_err(|_| bad("The request target is malformed"))?;
 
     let mut headers = HeaderMap::with_capacity(spans.len());
     let mut seen = Seen::default();
     for span in spans {
-        let name = HeaderName::from_bytes(&head[range(span.name)])
-            .map_err(|_| bad("A header name is malformed"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(range(span.value)))
-            .map_err(|_| bad("A header value is malformed"))?;
+        let (name, value) = span
+            .header(head)
+            .ok_or_else(|| bad("A header is malformed"))?;
         see(&mut seen, &name, value.as_bytes())?;
         headers.append(name, value);
     }
@@ -399,23 +381,6 @@ pub(super) fn encode_response(
     }
     dst.extend_from_slice(b"\r\n");
     persistence
-}
-
-/// The chunk-size line before `len` bytes of data.
-pub(super) fn encode_chunk_size(len: usize, dst: &mut Vec<u8>) {
-    let mut digits = [0u8; 16];
-    let mut i = digits.len();
-    let mut n = len;
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdef"[n & 15];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    dst.extend_from_slice(&digits[i..]);
-    dst.extend_from_slice(b"\r\n");
 }
 
 /// `n` in decimal, in `buf`.
@@ -694,13 +659,5 @@ mod tests {
             ResponseFraming::choose(StatusCode::NOT_MODIFIED, false, None, v11),
             Empty
         );
-    }
-
-    #[test]
-    fn chunk_sizes_are_hex() {
-        let mut out = Vec::new();
-        encode_chunk_size(0x1a2b, &mut out);
-        encode_chunk_size(0, &mut out);
-        assert_eq!(out, b"1a2b\r\n0\r\n");
     }
 }
