@@ -833,6 +833,61 @@ async fn a_websocket_upgrade_the_upstream_declines_is_answered_like_any_response
 }
 
 #[tokio::test]
+async fn bytes_the_client_sends_with_its_upgrade_request_reach_the_upstream_first() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The client's first tunnel bytes come in the same segment as its upgrade request:
+    // the gateway's server has read them with the head and must hand them on after the
+    // 101. The upstream echoes the first five bytes it gets after its 101, then closes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let end = loop {
+            if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        };
+        let mut rest = got.split_off(end);
+        s.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        while rest.len() < 5 {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => rest.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = s.write_all(&rest).await;
+        let _ = s.shutdown().await;
+    });
+    let gw = ws_gateway(up, "", "").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /ws/x HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nEARLY",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+        .await
+        .expect("the upstream got the early bytes and closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nEARLY"), "{answer}");
+}
+
+#[tokio::test]
 async fn bytes_the_upstream_sends_with_its_101_reach_the_client_first() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // The upstream's first tunnel bytes arrive in the same segment as its 101 head: the

@@ -508,3 +508,76 @@ async fn graceful_shutdown_gives_up_after_the_grace_period() {
     gw.stopped().await.unwrap();
     in_flight.abort();
 }
+
+#[tokio::test]
+async fn a_failing_service_gets_a_500_and_the_connection_closes() {
+    use portcullis::server::{ServerSettings, serve};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let failing = tower::service_fn(|_req: Request<portcullis::Body>| async {
+        Err::<http::Response<portcullis::Body>, _>(std::io::Error::other("boom"))
+    });
+    tokio::spawn(serve(
+        listener,
+        failing,
+        ServerSettings::default(),
+        std::future::pending(),
+    ));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+        .await
+        .expect("the connection is closed after the 500")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(raw_status(&answer), 500, "{answer}");
+    assert!(answer.contains("internal_error"), "{answer}");
+    assert!(
+        !answer.contains("boom"),
+        "no detail reaches the client: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_still_coming_after_the_answer_is_read_and_dropped_not_reset() {
+    // The router answers 404 without reading the body. Closing then, with the client
+    // still sending, would make the kernel reset the connection (and a reset can destroy
+    // the answer before the client reads it): the server shuts its side and reads and
+    // drops the rest for a while first (a lingering close). So the client can send its
+    // whole body after the answer, and then sees a clean end.
+    let up = Upstream::start(Reply::ok()).await;
+    let gw = gateway_with(&up, "").await;
+    const BODY: usize = 256 * 1024;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    let head = format!("POST /nowhere HTTP/1.1\r\nHost: a\r\nContent-Length: {BODY}\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.ends_with(b"}") {
+        let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert_eq!(raw_status(&text), 404, "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    let chunk = vec![b'x'; 8 * 1024];
+    for i in 0..BODY / chunk.len() {
+        stream
+            .write_all(&chunk)
+            .await
+            .unwrap_or_else(|e| panic!("write {i} after the answer failed: {e}"));
+        tokio::task::yield_now().await;
+    }
+    stream.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    let end = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await;
+    assert!(matches!(end, Ok(Ok(0))), "a clean end: {end:?}");
+}
