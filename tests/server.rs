@@ -581,3 +581,28 @@ async fn a_body_still_coming_after_the_answer_is_read_and_dropped_not_reset() {
     let end = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await;
     assert!(matches!(end, Ok(Ok(0))), "a clean end: {end:?}");
 }
+
+#[tokio::test]
+async fn an_interim_status_as_the_final_answer_is_a_500_and_a_close() {
+    use portcullis::server::{ServerSettings, serve};
+    // A service bug, not the client's: a 101 nobody asked for, or a 103, cannot end an
+    // exchange (the client would switch protocols, or wait for the final answer).
+    for status in [101, 103] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let interim = tower::service_fn(move |_req: Request<portcullis::Body>| async move {
+            let mut response = http::Response::new(portcullis::Body::empty());
+            *response.status_mut() = StatusCode::from_u16(status).unwrap();
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        tokio::spawn(serve(
+            listener,
+            interim,
+            ServerSettings::default(),
+            std::future::pending(),
+        ));
+        let answer = raw(addr, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        assert_eq!(raw_status(&answer), 500, "{status}: {answer}");
+        assert!(answer.contains("connection: close"), "{answer}");
+    }
+}

@@ -195,6 +195,22 @@ where
             (true, _) => Persistence::Default,
         };
         let response = match response {
+            // A 1xx other than a requested 101 cannot be a final answer: the client
+            // would wait for another, or switch protocols on its own.
+            Ok(response)
+                if response.status().is_informational()
+                    && !(upgrade.is_some()
+                        && response.status() == StatusCode::SWITCHING_PROTOCOLS) =>
+            {
+                Err(format!(
+                    "the service answered {} as a final status",
+                    response.status()
+                )
+                .into())
+            }
+            response => response,
+        };
+        let response = match response {
             Ok(response) => response,
             Err(e) => {
                 tracing::error!(error = %e, %peer, "the service failed; closing the connection");
