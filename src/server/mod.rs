@@ -2,12 +2,14 @@
 //!
 //! Knows nothing of routes, JWTs or the config file: it serves any service from a
 //! [`ServerSettings`]. HTTP/1.1 is served by our own connection loop (`conn`, `wire`,
-//! `body`): the gateway's hot path, where hyper's general-purpose server cost about a
-//! third of a proxied request's instructions (BENCHMARKS.md). HTTP/2 (prior knowledge)
-//! is served by hyper. What the server adds on both:
+//! `body`): it is the gateway's hot path, and a loop written for it costs less than
+//! hyper's general-purpose server (no dispatcher, one timer per connection) and decides
+//! framing in code we test byte for byte (BENCHMARKS.md, session 6). HTTP/2 (prior
+//! knowledge) is served by hyper. What the server adds:
 //! - a header read timeout (slowloris guard), which also closes idle connections,
-//! - a bound on the request head (414 for the request line, 431 for the headers),
-//! - strict request framing: anything readable two ways is a 400 and a close,
+//! - on HTTP/1.1, a bound on the request head (414 for the request line, 431 for the
+//!   headers), and strict request framing: anything readable two ways is a 400 and a
+//!   close (the gateway's JSON errors),
 //! - a cap on open connections (accepting pauses while it is reached),
 //! - graceful shutdown raced against a deadline,
 //! - the peer address of each connection as a [`ClientAddr`] request extension, and on
@@ -43,8 +45,9 @@ use crate::ready;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerSettings {
-    /// How long a client may take to send a request head; also closes idle keep-alive
-    /// connections after that long (hyper ≥ 1.6 uses one timer for both).
+    /// How long a client may take to send a request head (408 after it); also closes
+    /// idle HTTP/1 keep-alive connections after that long (the same wait, for the next
+    /// head).
     pub header_read_timeout: Duration,
     /// The largest request head accepted, in bytes: a longer request line gets 414,
     /// a larger head 431.
