@@ -22,6 +22,10 @@ use crate::http1::{Piece, Span, connection_tokens, merge_content_length};
 /// them is on the stack while a head is parsed.
 pub(super) const MAX_HEADERS_CAP: usize = 1024;
 
+/// Header slots a request map is made with beyond the client's own lines: the gateway's
+/// layers add up to eight (identity headers, `X-Forwarded-*`, `X-Request-Id`, `Host`).
+const HEADROOM: usize = 8;
+
 /// The longest request target `http::Uri` takes.
 const MAX_TARGET: usize = u16::MAX as usize - 1;
 
@@ -162,7 +166,9 @@ fn build(
     let uri = Uri::from_maybe_shared(head.slice(target.range()))
         .map_err(|_| bad("The request target is malformed"))?;
 
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    // Room for what the layers add on the way (identity, X-Forwarded-*, request id):
+    // growing the map rehashes it.
+    let mut headers = HeaderMap::with_capacity(spans.len() + HEADROOM);
     let mut seen = Seen::default();
     for span in spans {
         let (name, value) = span
