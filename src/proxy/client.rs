@@ -34,7 +34,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use super::h1::{self, ProtocolError, RequestFraming, ResponseFraming, Target};
 use super::upstream::Upstream;
 use crate::body_type::{Body, BoxError};
-use crate::http1::{READ_SIZE, ReadSize};
+use crate::http1::{READ_SIZE, ReadSize, Span};
 
 /// Idle time before TCP keep-alive probes on upstream connections.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -149,6 +149,8 @@ struct ReadSide {
     buf: BytesMut,
     /// How much room the next body read makes.
     read_size: ReadSize,
+    /// Scratch room for the header lines of a response head being parsed.
+    spans: Vec<Span>,
     slot: Slot,
 }
 
@@ -501,6 +503,7 @@ impl Pool {
                 io: read,
                 buf: BytesMut::new(),
                 read_size: ReadSize::default(),
+                spans: Vec::new(),
                 slot: slot.clone(),
             },
             write: WriteSide {
@@ -548,7 +551,9 @@ impl ReadSide {
     async fn head(&mut self, head_request: bool) -> Result<h1::ResponseHead, SendError> {
         loop {
             if !self.buf.is_empty() {
-                if let Some(head) = h1::parse_response(&mut self.buf, head_request)? {
+                if let Some(head) =
+                    h1::parse_response(&mut self.buf, head_request, &mut self.spans)?
+                {
                     return Ok(head);
                 }
             }
@@ -893,6 +898,7 @@ mod tests {
                 size: MAX_READ_SIZE,
                 short: 0,
             },
+            spans: Vec::new(),
             slot: Slot { _permit: None },
         };
         side.rewind();

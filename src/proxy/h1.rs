@@ -192,12 +192,14 @@ pub(super) struct ResponseHead {
 /// Parses the response head at the start of `buf` and removes it from `buf`, skipping
 /// interim (1xx) responses other than `101`. `Ok(None)`: the head is not complete yet.
 /// `head_request`: the request was `HEAD`, so the response has no body whatever it says.
+/// `spans` is scratch room the connection keeps (a `Vec` per response was an allocation).
 pub(super) fn parse_response(
     buf: &mut BytesMut,
     head_request: bool,
+    spans: &mut Vec<Span>,
 ) -> Result<Option<ResponseHead>, ProtocolError> {
     loop {
-        let Some(parsed) = parse_one(buf)? else {
+        let Some(parsed) = parse_one(buf, spans)? else {
             return Ok(None);
         };
         if parsed.status.is_informational() && parsed.status != StatusCode::SWITCHING_PROTOCOLS {
@@ -205,7 +207,7 @@ pub(super) fn parse_response(
             continue;
         }
         let head = buf.split_to(parsed.len).freeze();
-        return build(&head, &parsed, head_request).map(Some);
+        return build(&head, &parsed, spans, head_request).map(Some);
     }
 }
 
@@ -221,15 +223,15 @@ fn reason(e: httparse::Error) -> &'static str {
     }
 }
 
-/// A response head found by httparse, by offsets into the buffer it was parsed from.
+/// A response head found by httparse; its header lines are in the caller's spans, by
+/// offsets into the buffer it was parsed from.
 struct Parsed {
     len: usize,
     status: StatusCode,
     version: Version,
-    spans: Vec<Span>,
 }
 
-fn parse_one(buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+fn parse_one(buf: &[u8], spans: &mut Vec<Span>) -> Result<Option<Parsed>, ProtocolError> {
     // Left uninitialised: zeroing room for a hundred headers costs more than parsing.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
@@ -257,25 +259,30 @@ fn parse_one(buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
     };
-    let spans = response.headers.iter().map(|h| Span::of(buf, h)).collect();
+    spans.clear();
+    spans.extend(response.headers.iter().map(|h| Span::of(buf, h)));
     Ok(Some(Parsed {
         len,
         status,
         version,
-        spans,
     }))
 }
 
-fn build(head: &Bytes, parsed: &Parsed, head_request: bool) -> Result<ResponseHead, ProtocolError> {
+fn build(
+    head: &Bytes,
+    parsed: &Parsed,
+    spans: &[Span],
+    head_request: bool,
+) -> Result<ResponseHead, ProtocolError> {
     let status = parsed.status;
     // A 101's Connection and Upgrade are for the client, whose connection is upgraded too.
     let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
-    let mut headers = HeaderMap::with_capacity(parsed.spans.len());
+    let mut headers = HeaderMap::with_capacity(spans.len());
     let mut content_length: Option<u64> = None;
     let mut chunked: Option<bool> = None;
     let mut close = parsed.version == Version::HTTP_10;
     let mut named: Vec<HeaderName> = Vec::new();
-    for span in &parsed.spans {
+    for span in spans {
         let (name, value) = span
             .header(head)
             .ok_or(ProtocolError::Head("invalid header"))?;
@@ -363,7 +370,7 @@ mod tests {
     use super::*;
 
     fn parse(bytes: &[u8]) -> Result<Option<ResponseHead>, ProtocolError> {
-        parse_response(&mut BytesMut::from(bytes), false)
+        parse_response(&mut BytesMut::from(bytes), false, &mut Vec::new())
     }
 
     fn framing(bytes: &[u8]) -> (ResponseFraming, bool) {
@@ -505,6 +512,7 @@ mod tests {
         let head = parse_response(
             &mut BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"[..]),
             true,
+            &mut Vec::new(),
         );
         assert_eq!(head.unwrap().unwrap().framing, Empty);
     }
@@ -577,7 +585,9 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"[..],
         );
-        let head = parse_response(&mut buf, false).unwrap().unwrap();
+        let head = parse_response(&mut buf, false, &mut Vec::new())
+            .unwrap()
+            .unwrap();
         assert_eq!(head.response.status(), StatusCode::CREATED);
         assert!(!head.response.headers().contains_key("link"));
         assert_eq!(&buf[..], b"ok");
