@@ -21,6 +21,8 @@ pub(crate) enum FramingError {
     ContentLength,
     /// A malformed chunk size line, chunk end or trailer section.
     Chunk,
+    /// The connection closed before the body was complete.
+    Incomplete,
 }
 
 impl fmt::Display for FramingError {
@@ -28,6 +30,7 @@ impl fmt::Display for FramingError {
         f.write_str(match self {
             Self::ContentLength => "malformed or conflicting content-length",
             Self::Chunk => "malformed chunked encoding",
+            Self::Incomplete => "connection closed before the message was complete",
         })
     }
 }
@@ -182,6 +185,35 @@ fn chunk_size(line: &[u8]) -> Result<u64, FramingError> {
         size = size << 4 | u64::from(v);
     }
     Ok(size)
+}
+
+// === framing ===
+
+/// How a request body is delimited on the wire (RFC 9112 §6.3), as the server reads it
+/// and as the proxy writes it. Each side chooses it in its own module (`choose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestFraming {
+    /// No body, and no framing header.
+    None,
+    /// `Content-Length: n`; the body is exactly that long.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// How a response body is delimited (RFC 9112 §6.3), as the proxy reads it and as the
+/// server writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResponseFraming {
+    /// No body bytes follow the head: 1xx, 204, 304, an answer to `HEAD`, or a length
+    /// of zero.
+    Empty,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding` ending in `chunked`.
+    Chunked,
+    /// Neither: the body ends when the connection closes.
+    Close,
 }
 
 // === heads ===

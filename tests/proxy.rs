@@ -869,27 +869,13 @@ async fn bytes_the_client_sends_with_its_upgrade_request_reach_the_upstream_firs
         let _ = s.shutdown().await;
     });
     let gw = ws_gateway(up, "", "").await;
-    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
-    stream
-        .write_all(
-            b"GET /ws/x HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nEARLY",
-        )
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
-        .await
-        .expect("the upstream got the early bytes and closed")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = raw_upgrade(gw.addr, b"EARLY").await;
     assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
     assert!(answer.ends_with("\r\n\r\nEARLY"), "{answer}");
 }
 
 #[tokio::test]
 async fn bytes_the_upstream_sends_with_its_101_reach_the_client_first() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // The upstream's first tunnel bytes arrive in the same segment as its 101 head: the
     // proxy has read them with the head and must pass them on before anything else.
     let (up, _) = raw_upstream(
@@ -897,20 +883,31 @@ async fn bytes_the_upstream_sends_with_its_101_reach_the_client_first() {
     )
     .await;
     let gw = ws_gateway(up, "", "").await;
-    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
-    stream
-        .write_all(
-            b"GET /ws/x HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    let answer = raw_upgrade(gw.addr, b"").await;
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nHELLO"), "{answer}");
+}
+
+/// Sends a WebSocket upgrade request for `/ws/x` with `after_head` in the same write,
+/// and reads everything until the connection closes (the test fails after `WAIT`).
+#[expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test helper fails the test loudly"
+)]
+async fn raw_upgrade(gw: std::net::SocketAddr, after_head: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request =
+        b"GET /ws/x HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            .to_vec();
+    request.extend_from_slice(after_head);
+    let mut stream = TcpStream::connect(gw).await.unwrap();
+    stream.write_all(&request).await.unwrap();
     let mut answer = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
         .await
-        .unwrap()
+        .expect("the tunnel closed")
         .unwrap();
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
-    assert!(answer.ends_with("\r\n\r\nHELLO"), "{answer}");
+    String::from_utf8_lossy(&answer).into_owned()
 }

@@ -19,7 +19,9 @@ use http::{Method, Response, StatusCode, Version, request};
 
 use super::headers::hop_by_hop_bit;
 use super::upstream::write_target;
-pub(super) use crate::http1::{Chunked, Decoded, encode_chunk_size};
+pub(super) use crate::http1::{
+    Chunked, Decoded, RequestFraming, ResponseFraming, encode_chunk_size,
+};
 use crate::http1::{FramingError, Span, connection_tokens, merge_content_length};
 
 /// The largest response head read, interim responses included.
@@ -64,22 +66,12 @@ impl From<FramingError> for ProtocolError {
         match e {
             FramingError::ContentLength => Self::ContentLength,
             FramingError::Chunk => Self::Chunk,
+            FramingError::Incomplete => Self::Incomplete,
         }
     }
 }
 
 // === Requests ===
-
-/// How the request body is delimited on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RequestFraming {
-    /// No body, and no framing header.
-    None,
-    /// `Content-Length: n`; the body must be exactly that long.
-    Length(u64),
-    /// `Transfer-Encoding: chunked`.
-    Chunked,
-}
 
 impl RequestFraming {
     /// The framing for a body of `exact` size (if known), following what the client
@@ -96,7 +88,7 @@ impl RequestFraming {
             }
             Some(n) => Self::Length(n),
             // A body that does not know its size but came with a length keeps it (the
-            // exchange checks that it holds); hyper's server has checked its syntax.
+            // exchange checks that it holds); the server that read it checked its syntax.
             None => parts
                 .headers
                 .get(header::CONTENT_LENGTH)
@@ -164,19 +156,6 @@ pub(super) fn encode_last_chunk(trailers: Option<&HeaderMap>, dst: &mut Vec<u8>)
 }
 
 // === Responses ===
-
-/// How a response body is delimited (RFC 9112 §6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ResponseFraming {
-    /// No body: a `HEAD` answer, 1xx, 204, 304, or `Content-Length: 0`.
-    Empty,
-    /// `Content-Length`.
-    Length(u64),
-    /// `Transfer-Encoding` ending in `chunked`.
-    Chunked,
-    /// Neither: the body runs until the upstream closes the connection.
-    Close,
-}
 
 /// A parsed response head.
 #[derive(Debug)]

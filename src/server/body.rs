@@ -19,7 +19,7 @@ use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::oneshot;
 
 use crate::body_type::BoxError;
-use crate::http1::{Chunked, Decoded, READ_SIZE, ReadSize};
+use crate::http1::{Chunked, Decoded, FramingError, READ_SIZE, ReadSize};
 
 /// The connection's read side: the socket's read half and what was read ahead.
 #[derive(Debug)]
@@ -146,18 +146,6 @@ pub(crate) struct RequestBody {
     interim: Option<Interim>,
 }
 
-/// The client closed its connection before the body was complete.
-#[derive(Debug)]
-struct Incomplete;
-
-impl std::fmt::Display for Incomplete {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the client closed the connection before the body was complete")
-    }
-}
-
-impl std::error::Error for Incomplete {}
-
 impl RequestBody {
     pub(super) fn new(
         reader: Reader,
@@ -231,7 +219,7 @@ impl http_body::Body for RequestBody {
                 }
             }
             match ready!(reader.poll_fill(cx)) {
-                Ok(0) => return this.fail(Incomplete.into()),
+                Ok(0) => return this.fail(FramingError::Incomplete.into()),
                 Ok(_) => {}
                 Err(e) => return this.fail(e.into()),
             }

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use tower::Service;
 
 use super::body::{Decoder, Handback, Interim, Reader, RequestBody, claim_final};
-use super::wire::{self, BodyFraming, Limits, Persistence, RequestHead, ResponseFraming};
+use super::wire::{self, Limits, Persistence, RequestFraming, RequestHead, ResponseFraming};
 use crate::body_type::{Body, BoxError};
 use crate::context::{ClientAddr, OnUpgrade, Upgraded};
 use crate::error::Error;
@@ -257,13 +257,13 @@ where
 /// The request's body, and where the read side is while the service has it.
 fn lend(
     reader: Reader,
-    framing: BodyFraming,
+    framing: RequestFraming,
     expect_continue: bool,
 ) -> (Body, Lent, Option<Arc<AtomicU8>>) {
     let decoder = match framing {
-        BodyFraming::None => return (Body::empty(), Lent::Kept(reader), None),
-        BodyFraming::Length(n) => Decoder::Length(n),
-        BodyFraming::Chunked => Decoder::Chunked(Chunked::Size),
+        RequestFraming::None => return (Body::empty(), Lent::Kept(reader), None),
+        RequestFraming::Length(n) => Decoder::Length(n),
+        RequestFraming::Chunked => Decoder::Chunked(Chunked::Size),
     };
     let (interim, state) = if expect_continue {
         let (interim, state) = Interim::new();

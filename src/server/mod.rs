@@ -165,8 +165,6 @@ pub async fn serve<S, B>(
 struct Http {
     h1: Arc<conn::Settings>,
     h2: http2::Builder<TokioExecutor>,
-    /// How long a new connection may stay silent before it is closed.
-    first_bytes_timeout: Duration,
 }
 
 /// The HTTP/2 connection preface (RFC 9113, section 3.4): how a prior-knowledge
@@ -192,11 +190,7 @@ impl Http {
         h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(settings.max_header_size).unwrap_or(u32::MAX))
             .max_concurrent_streams(256);
-        Self {
-            h1,
-            h2,
-            first_bytes_timeout: settings.header_read_timeout,
-        }
+        Self { h1, h2 }
     }
 
     /// The protocol of a new connection, from its first bytes; `None` when it closes
@@ -210,7 +204,7 @@ impl Http {
         tokio::select! {
             biased;
             _ = stopped.changed() => Ok(None),
-            sniffed = tokio::time::timeout(self.first_bytes_timeout, sniff(stream)) => {
+            sniffed = tokio::time::timeout(self.h1.header_read_timeout, sniff(stream)) => {
                 sniffed.unwrap_or(Ok(None))
             }
         }

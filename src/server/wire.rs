@@ -17,6 +17,7 @@ use http::{Method, Request, StatusCode, Uri, Version, response};
 
 use crate::error::Error;
 use crate::http1::{Piece, Span, connection_tokens, merge_content_length};
+pub(super) use crate::http1::{RequestFraming, ResponseFraming};
 
 /// The most header lines a request head may have, whatever the settings say: room for
 /// them is on the stack while a head is parsed.
@@ -29,22 +30,11 @@ const HEADROOM: usize = 8;
 /// The longest request target `http::Uri` takes.
 const MAX_TARGET: usize = u16::MAX as usize - 1;
 
-/// How the request body is delimited (RFC 9112 §6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BodyFraming {
-    /// No body.
-    None,
-    /// This many bytes (more than zero).
-    Length(u64),
-    /// Chunked.
-    Chunked,
-}
-
 /// A request head, parsed and checked.
 #[derive(Debug)]
 pub(super) struct RequestHead {
     pub(super) request: Request<()>,
-    pub(super) framing: BodyFraming,
+    pub(super) framing: RequestFraming,
     /// The client lets the connection carry another request after this one.
     pub(super) keep_alive: bool,
     /// `Expect: 100-continue` on a request with a body.
@@ -188,7 +178,7 @@ fn build(
         && (version == Version::HTTP_11 || seen.keep_alive);
     let upgrade = version == Version::HTTP_11 && seen.upgrade_token && seen.upgrade_header;
     let expect_continue =
-        version == Version::HTTP_11 && seen.expect_continue && framing != BodyFraming::None;
+        version == Version::HTTP_11 && seen.expect_continue && framing != RequestFraming::None;
 
     let mut request = Request::new(());
     *request.method_mut() = method;
@@ -243,11 +233,11 @@ fn see(seen: &mut Seen, name: &HeaderName, value: &[u8]) -> Result<(), Error> {
 }
 
 /// RFC 9112 §6.1 and §6.3, read strictly: no message is framed two ways.
-fn framing(seen: &Seen, version: Version) -> Result<BodyFraming, Error> {
+fn framing(seen: &Seen, version: Version) -> Result<RequestFraming, Error> {
     if !seen.transfer_encoding {
         return Ok(match seen.content_length {
-            None | Some(0) => BodyFraming::None,
-            Some(n) => BodyFraming::Length(n),
+            None | Some(0) => RequestFraming::None,
+            Some(n) => RequestFraming::Length(n),
         });
     }
     if version == Version::HTTP_10 {
@@ -269,23 +259,10 @@ fn framing(seen: &Seen, version: Version) -> Result<BodyFraming, Error> {
             "Only the chunked transfer coding is supported",
         ));
     }
-    Ok(BodyFraming::Chunked)
+    Ok(RequestFraming::Chunked)
 }
 
 // === Responses ===
-
-/// How a response body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ResponseFraming {
-    /// No body bytes follow the head (1xx, 204, 304, answers to HEAD).
-    Empty,
-    /// `Content-Length: n`.
-    Length(u64),
-    /// `Transfer-Encoding: chunked`.
-    Chunked,
-    /// The body ends when the connection closes (an HTTP/1.0 client, length unknown).
-    Close,
-}
 
 impl ResponseFraming {
     /// The framing of a response with `status` to a `head_request`, whose body has
@@ -456,7 +433,7 @@ mod tests {
         assert_eq!(&buf[..], b"abcNEXT");
         assert_eq!(head.request.method(), Method::POST);
         assert_eq!(head.request.uri(), "/a?b=1");
-        assert_eq!(head.framing, BodyFraming::Length(3));
+        assert_eq!(head.framing, RequestFraming::Length(3));
         assert!(head.keep_alive);
         let twos: Vec<_> = head.request.headers().get_all("x-two").iter().collect();
         assert_eq!(twos, ["1", "2"]);
@@ -467,19 +444,19 @@ mod tests {
     fn framing_follows_rfc_9112_section_6_strictly() {
         let head = |extra: &str| format!("POST / HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
         let framing = |extra: &str| parse(head(extra).as_bytes()).unwrap().unwrap().framing;
-        assert_eq!(framing(""), BodyFraming::None);
-        assert_eq!(framing("Content-Length: 0\r\n"), BodyFraming::None);
+        assert_eq!(framing(""), RequestFraming::None);
+        assert_eq!(framing("Content-Length: 0\r\n"), RequestFraming::None);
         assert_eq!(
             framing("Content-Length: 5\r\nContent-Length: 5\r\n"),
-            BodyFraming::Length(5)
+            RequestFraming::Length(5)
         );
         assert_eq!(
             framing("Transfer-Encoding: chunked\r\n"),
-            BodyFraming::Chunked
+            RequestFraming::Chunked
         );
         assert_eq!(
             framing("Transfer-Encoding:\tChunked\r\n"),
-            BodyFraming::Chunked
+            RequestFraming::Chunked
         );
         for (extra, want) in [
             ("Content-Length: 6\r\nTransfer-Encoding: chunked\r\n", 400),
