@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::{Method, Request, Response};
+use http::{Method, Response, request};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
@@ -32,6 +32,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::h1::{self, ProtocolError, RequestFraming, ResponseFraming, Target};
+use super::headers::Forwarded;
 use super::upstream::Upstream;
 use crate::body_type::{Body, BoxError};
 use crate::http1::{READ_SIZE, ReadSize, Span};
@@ -226,7 +227,8 @@ pub(super) type Answer = (Response<Body>, Option<Upgraded>);
 // === impl Pool ===
 
 impl Pool {
-    /// Sends `req` (`Host` set) to `target` on an idle connection, or on a new one.
+    /// Sends a request to `target`, with `forwarded`'s headers, on an idle connection or a
+    /// new one.
     /// `upgrade`: the request asks for a WebSocket; a `101` answer hands the connection
     /// over in [`Upgraded`].
     ///
@@ -236,11 +238,12 @@ impl Pool {
     /// it, or acting twice is harmless. Nothing else is retried.
     pub(super) async fn send(
         self: Arc<Self>,
-        req: Request<Body>,
+        parts: request::Parts,
+        mut body: Body,
         target: Target,
+        forwarded: Forwarded,
         upgrade: bool,
     ) -> Result<Answer, SendError> {
-        let (parts, mut body) = req.into_parts();
         let size = if body.is_end_stream() {
             Some(0)
         } else {
@@ -260,7 +263,7 @@ impl Pool {
         loop {
             let (mut conn, reused) = self.acquire().await?;
             conn.write.buf.clear();
-            h1::encode_request(&parts, &target, framing, &mut conn.write.buf);
+            h1::encode_request(&parts, &target, &forwarded, framing, &mut conn.write.buf);
             conn.write.buf.extend_from_slice(&early);
             if let Err(e) = conn.write.send_buf().await {
                 if reused {
@@ -285,8 +288,9 @@ impl Pool {
                 }
                 continue;
             }
-            return self
-                .exchange_with_body(conn, body, rest, head_request, upgrade)
+            // Boxed: a request with a body to stream is the rarer kind, and its state
+            // would otherwise make every request's future larger (BENCHMARKS.md).
+            return Box::pin(self.exchange_with_body(conn, body, rest, head_request, upgrade))
                 .await;
         }
     }
@@ -400,14 +404,15 @@ impl Pool {
                 return Ok((conn, true));
             }
             let Some(slots) = &self.slots else {
-                return Ok((self.connect(None).await?, false));
+                return Ok((Box::pin(self.connect(None)).await?, false));
             };
             let slot = match Arc::clone(slots).try_acquire_owned() {
                 Ok(slot) => Some(slot),
-                Err(_) => self.wait(slots).await,
+                Err(_) => Box::pin(self.wait(slots)).await,
             };
             if slot.is_some() {
-                return Ok((self.connect(slot).await?, false));
+                // Boxed, as a new connection is the rare case (see `send`).
+                return Ok((Box::pin(self.connect(slot)).await?, false));
             }
         }
     }

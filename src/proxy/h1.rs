@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, Response, StatusCode, Version, request};
 
-use super::headers::hop_by_hop_bit;
+use super::headers::{Forwarded, hop_by_hop_bit};
 use super::upstream::write_target;
 pub(super) use crate::http1::{
     Chunked, Decoded, RequestFraming, ResponseFraming, encode_chunk_size,
@@ -110,11 +110,13 @@ pub(super) struct Target {
 }
 
 /// Writes the request line and headers of `parts` into `dst`, with the path joined per
-/// `target` and `framing`'s header in place of any framing header in `parts`. Always
-/// HTTP/1.1, whatever the client spoke to the gateway.
+/// `target`, `forwarded`'s headers in place of the client's of those names, and
+/// `framing`'s header in place of any framing header in `parts`. Always HTTP/1.1,
+/// whatever the client spoke to the gateway.
 pub(super) fn encode_request(
     parts: &request::Parts,
     target: &Target,
+    forwarded: &Forwarded,
     framing: RequestFraming,
     dst: &mut Vec<u8>,
 ) {
@@ -123,8 +125,12 @@ pub(super) fn encode_request(
     let path = parts.uri.path().get(target.skip..).unwrap_or_default();
     write_target(&target.base, path, parts.uri.query(), dst);
     dst.extend_from_slice(b" HTTP/1.1\r\n");
+    forwarded.encode(&parts.headers, dst);
     for (name, value) in &parts.headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || Forwarded::replaces(name)
+        {
             continue;
         }
         dst.extend_from_slice(name.as_str().as_bytes());
@@ -368,14 +374,68 @@ mod tests {
             .unwrap()
             .into_parts();
         let mut out = Vec::new();
-        encode_request(&parts, &target("", 0), RequestFraming::Length(5), &mut out);
+        let forwarded = forwarded();
+        encode_request(
+            &parts,
+            &target("", 0),
+            &forwarded,
+            RequestFraming::Length(5),
+            &mut out,
+        );
         assert_eq!(
             out,
-            b"POST /a?b=1 HTTP/1.1\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 5\r\n\r\n"
+            b"POST /a?b=1 HTTP/1.1\r\nhost: up\r\nx-forwarded-proto: http\r\n\
+              x-a: 1\r\nx-a: 2\r\ncontent-length: 5\r\n\r\n"
         );
         out.clear();
-        encode_request(&parts, &target("", 0), RequestFraming::Chunked, &mut out);
+        encode_request(
+            &parts,
+            &target("", 0),
+            &forwarded,
+            RequestFraming::Chunked,
+            &mut out,
+        );
         assert!(out.ends_with(b"x-a: 2\r\ntransfer-encoding: chunked\r\n\r\n"));
+    }
+
+    #[test]
+    fn request_heads_carry_our_forwarding_headers_only() {
+        let (parts, ()) = http::Request::get("/a")
+            .header("x-real-ip", "10.0.0.1")
+            .header("host", "gw.example")
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "evil.example")
+            .header("x-b", "1")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let forwarded = Forwarded {
+            host: http::HeaderValue::from_static("up"),
+            client_host: Some(http::HeaderValue::from_static("gw.example")),
+            peer: Some("127.0.0.1".parse().unwrap()),
+        };
+        let mut out = Vec::new();
+        encode_request(
+            &parts,
+            &target("", 0),
+            &forwarded,
+            RequestFraming::None,
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET /a HTTP/1.1\r\nhost: up\r\nx-forwarded-for: 203.0.113.9, 127.0.0.1\r\n\
+             x-forwarded-proto: http\r\nx-forwarded-host: gw.example\r\nx-b: 1\r\n\r\n"
+        );
+    }
+
+    fn forwarded() -> Forwarded {
+        Forwarded {
+            host: http::HeaderValue::from_static("up"),
+            client_host: None,
+            peer: None,
+        }
     }
 
     fn target(base: &str, skip: usize) -> Target {
@@ -390,7 +450,14 @@ mod tests {
         let line = |uri: &str, base: &str, skip: usize| {
             let (parts, ()) = http::Request::get(uri).body(()).unwrap().into_parts();
             let mut out = Vec::new();
-            encode_request(&parts, &target(base, skip), RequestFraming::None, &mut out);
+            let target = target(base, skip);
+            encode_request(
+                &parts,
+                &target,
+                &forwarded(),
+                RequestFraming::None,
+                &mut out,
+            );
             let line = out.split(|&b| b == b'\r').next().unwrap().to_vec();
             String::from_utf8(line).unwrap()
         };

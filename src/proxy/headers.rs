@@ -1,7 +1,7 @@
 //! Header hygiene at the proxy boundary (RFC 9110 §7.6.1) and the `X-Forwarded-*` set.
 
-use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::io::Write as _;
+use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
@@ -39,9 +39,6 @@ pub(super) fn hop_by_hop_bit(name: &HeaderName) -> Option<u16> {
 const UPGRADE_BIT: u16 = 1 << 8;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Removes hop-by-hop headers and every header named in `Connection`.
 ///
@@ -104,60 +101,82 @@ pub fn conflicting_framing(headers: &HeaderMap) -> bool {
     headers.contains_key(header::TRANSFER_ENCODING) && headers.contains_key(header::CONTENT_LENGTH)
 }
 
-/// Appends the peer to `X-Forwarded-For` and sets `X-Forwarded-Proto` and
-/// `X-Forwarded-Host` from what the gateway itself saw, replacing client values.
-/// `X-Real-IP` from a client is dropped: the gateway is the trust boundary.
-pub fn set_forwarded(headers: &mut HeaderMap, peer: Option<SocketAddr>, host: Option<HeaderValue>) {
-    if let Some(peer) = peer {
-        let existing = headers.get_all(&X_FORWARDED_FOR);
-        let mut chain = String::with_capacity(
-            existing.iter().map(|v| v.len() + 2).sum::<usize>() + MAX_IPV4_LEN,
-        );
-        for value in existing {
-            if let Ok(value) = value.to_str() {
-                chain.push_str(value);
-                chain.push_str(", ");
-            }
-        }
-        push_ip(&mut chain, peer.ip().to_canonical());
-        if let Ok(value) = HeaderValue::try_from(chain) {
-            headers.insert(X_FORWARDED_FOR.clone(), value);
-        }
-    }
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
-    match host {
-        Some(host) => {
-            headers.insert(X_FORWARDED_HOST.clone(), host);
-        }
-        None => {
-            headers.remove(&X_FORWARDED_HOST);
-        }
-    }
-    headers.remove(&X_REAL_IP);
+/// What the proxy tells its upstream about a request's origin: `Host` and the
+/// `X-Forwarded-*` set. Written straight into the outgoing head (h1) in place of the
+/// client's headers of those names, which are never trusted: the gateway is the trust
+/// boundary, so a client's `X-Real-IP` is dropped and its `X-Forwarded-Proto` and
+/// `-Host` replaced; its `X-Forwarded-For` is kept, with the peer appended.
+#[derive(Debug, Clone)]
+pub(super) struct Forwarded {
+    /// Sent as `Host`: the upstream's, or the client's when the route preserves it.
+    pub(super) host: HeaderValue,
+    /// The client's `Host` (or the authority of its target), sent as `X-Forwarded-Host`.
+    pub(super) client_host: Option<HeaderValue>,
+    /// The TCP peer, appended to `X-Forwarded-For`.
+    pub(super) peer: Option<IpAddr>,
 }
 
-const MAX_IPV4_LEN: usize = "255.255.255.255".len();
+impl Forwarded {
+    /// Whether a client header named `name` is replaced (or dropped) by [`Self::encode`].
+    pub(super) fn replaces(name: &HeaderName) -> bool {
+        name == header::HOST
+            || matches!(
+                name.as_str(),
+                "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host" | "x-real-ip"
+            )
+    }
+
+    /// Writes the header lines, given the client's headers (for `X-Forwarded-For`).
+    /// Editing the request's `HeaderMap` instead cost four inserts, a removal and an
+    /// allocation per request, about 5% of a proxied request's instructions.
+    pub(super) fn encode(&self, client: &HeaderMap, dst: &mut Vec<u8>) {
+        line(dst, b"host", self.host.as_bytes());
+        if let Some(peer) = self.peer {
+            dst.extend_from_slice(b"x-forwarded-for: ");
+            for value in client.get_all(&X_FORWARDED_FOR) {
+                // Only values that are visible ASCII, as `HeaderValue::to_str` sees it.
+                if value.to_str().is_ok() {
+                    dst.extend_from_slice(value.as_bytes());
+                    dst.extend_from_slice(b", ");
+                }
+            }
+            push_ip(dst, peer.to_canonical());
+            dst.extend_from_slice(b"\r\n");
+        }
+        line(dst, b"x-forwarded-proto", b"http");
+        if let Some(host) = &self.client_host {
+            line(dst, b"x-forwarded-host", host.as_bytes());
+        }
+    }
+}
+
+fn line(dst: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    dst.extend_from_slice(name);
+    dst.extend_from_slice(b": ");
+    dst.extend_from_slice(value);
+    dst.extend_from_slice(b"\r\n");
+}
 
 /// Appends `ip` as text. IPv4 is written by hand: `Display` goes through the formatting
 /// machinery, which showed up as a measurable share of a proxied request's instructions.
-fn push_ip(out: &mut String, ip: IpAddr) {
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    out.push(b'.');
                 }
                 if octet >= 100 {
-                    out.push(char::from(b'0' + octet / 100));
+                    out.push(b'0' + octet / 100);
                 }
                 if octet >= 10 {
-                    out.push(char::from(b'0' + octet / 10 % 10));
+                    out.push(b'0' + octet / 10 % 10);
                 }
-                out.push(char::from(b'0' + octet % 10));
+                out.push(b'0' + octet % 10);
             }
         }
         IpAddr::V6(_) => {
-            // Writing to a String cannot fail.
+            // Writing to a Vec cannot fail.
             let _ = write!(out, "{ip}");
         }
     }
@@ -233,40 +252,84 @@ mod tests {
             "::1",
             "2001:db8::7",
         ] {
-            let mut out = String::new();
+            let mut out = Vec::new();
             push_ip(&mut out, ip.parse().unwrap());
-            assert_eq!(out, ip);
+            assert_eq!(out, ip.as_bytes());
         }
         for octet in 0..=255 {
             let ip = std::net::Ipv4Addr::new(octet, 7, octet, 0);
-            let mut out = String::new();
+            let mut out = Vec::new();
             push_ip(&mut out, ip.into());
-            assert_eq!(out, ip.to_string());
+            assert_eq!(out, ip.to_string().as_bytes());
         }
-        let mut h = HeaderMap::new();
-        set_forwarded(&mut h, Some("[::ffff:10.1.2.3]:80".parse().unwrap()), None);
-        assert_eq!(
-            h["x-forwarded-for"], "10.1.2.3",
-            "v4-mapped peers are written as IPv4"
-        );
+    }
+
+    fn encoded(forwarded: &Forwarded, client: &HeaderMap) -> String {
+        let mut out = Vec::new();
+        forwarded.encode(client, &mut out);
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
     fn forwarded_headers_append_the_peer_and_replace_client_values() {
-        let mut h = map(&[
+        let client = map(&[
             ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-for", "5.6.7.8"),
             ("x-forwarded-proto", "https"),
             ("x-forwarded-host", "evil"),
             ("x-real-ip", "9.9.9.9"),
+            ("host", "gw.local"),
+            ("x-kept", "1"),
         ]);
-        set_forwarded(
-            &mut h,
-            Some("127.0.0.7:5000".parse().unwrap()),
-            Some(HeaderValue::from_static("gw.local")),
+        let forwarded = Forwarded {
+            host: HeaderValue::from_static("up:8080"),
+            client_host: Some(HeaderValue::from_static("gw.local")),
+            peer: Some("127.0.0.7".parse().unwrap()),
+        };
+        assert_eq!(
+            encoded(&forwarded, &client),
+            "host: up:8080\r\nx-forwarded-for: 1.2.3.4, 5.6.7.8, 127.0.0.7\r\n\
+             x-forwarded-proto: http\r\nx-forwarded-host: gw.local\r\n"
         );
-        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 127.0.0.7");
-        assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(h["x-forwarded-host"], "gw.local");
-        assert!(!h.contains_key("x-real-ip"));
+        let replaced: Vec<_> = client
+            .keys()
+            .filter(|name| Forwarded::replaces(name))
+            .map(|name| name.as_str())
+            .collect();
+        assert_eq!(
+            replaced,
+            [
+                "x-forwarded-for",
+                "x-forwarded-proto",
+                "x-forwarded-host",
+                "x-real-ip",
+                "host"
+            ]
+        );
+    }
+
+    #[test]
+    fn forwarded_headers_without_a_peer_or_client_host() {
+        let mut client = map(&[("x-forwarded-for", "1.2.3.4")]);
+        client.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        let mut forwarded = Forwarded {
+            host: HeaderValue::from_static("up"),
+            client_host: None,
+            peer: None,
+        };
+        assert_eq!(
+            encoded(&forwarded, &client),
+            "host: up\r\nx-forwarded-proto: http\r\n",
+            "no peer (a service called without a server): no X-Forwarded-For at all"
+        );
+        forwarded.peer = Some("::ffff:10.1.2.3".parse().unwrap());
+        assert_eq!(
+            encoded(&forwarded, &client),
+            "host: up\r\nx-forwarded-for: 1.2.3.4, 10.1.2.3\r\nx-forwarded-proto: http\r\n",
+            "v4-mapped peers are written as IPv4; a value that is not visible ASCII is left out"
+        );
     }
 }

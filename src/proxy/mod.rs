@@ -34,7 +34,7 @@ mod upgrade;
 mod upstream;
 
 pub use client::{ClientSettings, UpstreamClient};
-pub use headers::{conflicting_framing, set_forwarded, strip_hop_by_hop};
+pub use headers::{conflicting_framing, strip_hop_by_hop};
 pub use layer::{HopByHop, HopByHopLayer, HygieneFuture};
 pub use service::{Proxy, ResponseFuture};
 pub use upstream::{InvalidUpstream, Upstream};

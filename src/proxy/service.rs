@@ -14,7 +14,7 @@ use tower::Service;
 
 use super::client::{Answer, Pool, SendError, UpstreamClient};
 use super::h1::Target;
-use super::headers::{conflicting_framing, set_forwarded, strip_hop_by_hop};
+use super::headers::{Forwarded, conflicting_framing, strip_hop_by_hop};
 use super::upgrade::{ClientUpgrade, spawn_tunnel};
 use super::upstream::Upstream;
 use crate::body_type::{Body, BoxError};
@@ -120,22 +120,23 @@ impl Proxy {
             ));
         }
 
-        let upgrade = strip_hop_by_hop(&mut parts.headers)
-            && parts.version == Version::HTTP_11
-            && parts.method == http::Method::GET;
+        let websocket = strip_hop_by_hop(&mut parts.headers);
+        let upgrade =
+            websocket && parts.version == Version::HTTP_11 && parts.method == http::Method::GET;
         let client_host = parts.headers.get(header::HOST).cloned().or_else(|| {
             parts
                 .uri
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
-        let peer = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-        set_forwarded(&mut parts.headers, peer, client_host.clone());
-        let host = match (inner.preserve_host, client_host) {
-            (true, Some(host)) => host,
-            _ => inner.upstream.host().clone(),
+        let forwarded = Forwarded {
+            host: match (inner.preserve_host, &client_host) {
+                (true, Some(host)) => host.clone(),
+                _ => inner.upstream.host().clone(),
+            },
+            client_host,
+            peer: parts.extensions.get::<ClientAddr>().map(|c| c.0.ip()),
         };
-        parts.headers.insert(header::HOST, host);
 
         // The upstream's path: its base, then the client's path less the route prefix.
         let path = parts.uri.path();
@@ -149,14 +150,22 @@ impl Proxy {
         let client_upgrade = if upgrade {
             ClientUpgrade::take(&mut parts.extensions)
         } else {
-            parts.headers.remove(header::UPGRADE);
+            if websocket {
+                // A WebSocket upgrade asked for over HTTP/1.0 or with another method.
+                parts.headers.remove(header::UPGRADE);
+                parts.headers.remove(header::CONNECTION);
+            }
             None
         };
         parts.extensions = http::Extensions::new();
 
-        let request = Request::from_parts(parts, body);
-        let response: Exchange =
-            Box::pin(Arc::clone(&inner.pool).send(request, target, client_upgrade.is_some()));
+        let response: Exchange = Box::pin(Arc::clone(&inner.pool).send(
+            parts,
+            body,
+            target,
+            forwarded,
+            client_upgrade.is_some(),
+        ));
         ResponseFuture {
             state: State::Waiting {
                 response: tokio::time::timeout(inner.timeout, response),
