@@ -256,11 +256,19 @@ impl Span {
         }
     }
 
-    /// The line as `http` types, the value sharing `head`'s memory; `None` if either
-    /// part is not valid there.
+    /// The line as `http` types, the value sharing `head`'s memory; `None` if the name
+    /// is not valid there. `head` must be the buffer the span was parsed from.
     pub(crate) fn header(self, head: &Bytes) -> Option<(HeaderName, HeaderValue)> {
         let name = HeaderName::from_bytes(&head[self.name.range()]).ok()?;
-        let value = HeaderValue::from_maybe_shared(head.slice(self.value.range())).ok()?;
+        let value = head.slice(self.value.range());
+        // SAFETY: the bytes are a header value httparse accepted (`Span::of`), so each
+        // is HTAB, SP, visible ASCII or obs-text: the set `HeaderValue::from_bytes`
+        // accepts (`value_bytes_are_checked_alike` checks all 256). The contract's
+        // "valid UTF-8" wording is older than `HeaderValue`'s obs-text support; nothing
+        // reads a `HeaderValue` as `str` without `to_str`'s own check, and hyper builds
+        // every header value it parses this way. Checking again cost ~2 instructions a
+        // byte, most of them on the bearer token (BENCHMARKS.md); debug builds still do.
+        let value = unsafe { HeaderValue::from_maybe_shared_unchecked(value) };
         Some((name, value))
     }
 }
@@ -330,6 +338,41 @@ impl ReadSize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Span::header` skips `HeaderValue`'s check on the grounds that httparse's is the
+    /// same: every byte in the middle of a value, in requests and in responses.
+    #[test]
+    fn value_bytes_are_checked_alike() {
+        for b in 0..=255u8 {
+            let valid = HeaderValue::from_bytes(&[b'a', b, b'a']).is_ok();
+            for prefix in [&b"GET / HTTP/1.1\r\n"[..], b"HTTP/1.1 200 OK\r\n"] {
+                let mut wire = prefix.to_vec();
+                wire.extend_from_slice(&[b'x', b':', b' ', b'a', b, b'a']);
+                wire.extend_from_slice(b"\r\n\r\n");
+                let head = Bytes::from(wire);
+                let mut headers = [httparse::EMPTY_HEADER; 4];
+                let parsed = if prefix.starts_with(b"GET") {
+                    let mut req = httparse::Request::new(&mut headers);
+                    req.parse(&head)
+                        .map(|s| s.is_complete().then(|| req.headers.to_vec()))
+                } else {
+                    let mut res = httparse::Response::new(&mut headers);
+                    res.parse(&head)
+                        .map(|s| s.is_complete().then(|| res.headers.to_vec()))
+                };
+                let accepted = match parsed {
+                    Ok(Some(lines)) => {
+                        // Debug builds check the value again inside; a mismatch panics.
+                        let (_, value) = Span::of(&head, &lines[0]).header(&head).unwrap();
+                        assert_eq!(value.as_bytes(), [b'a', b, b'a'], "byte {b:#04x}");
+                        true
+                    }
+                    _ => false,
+                };
+                assert_eq!(accepted, valid, "byte {b:#04x} after {prefix:?}");
+            }
+        }
+    }
 
     fn dechunk(wire: &[u8]) -> Result<(Vec<u8>, usize), Option<FramingError>> {
         // Fed one byte at a time, to cover every split point.
