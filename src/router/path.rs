@@ -41,24 +41,32 @@ pub(crate) fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     Ok(Cow::Owned(remove_dot_segments(&decoded)?))
 }
 
-/// The fast path: nothing to decode, no dot segment, no empty segment.
+/// The fast path: nothing to decode, no dot segment, no empty segment. One pass over
+/// the bytes (splitting into segments first cost twice the instructions).
 fn is_normal(path: &str) -> bool {
-    if path.bytes().any(|b| b == b'%' || b == b'\\') {
-        return false;
-    }
-    let mut segments = path[1..].split('/').peekable();
-    while let Some(segment) = segments.next() {
-        let last = segments.peek().is_none();
-        if (segment.is_empty() && !last) || is_dot_segment(segment) {
-            return false;
+    let bytes = path.as_bytes();
+    let mut start = 1;
+    for i in 1..=bytes.len() {
+        match bytes.get(i) {
+            Some(b'%' | b'\\') => return false,
+            end @ (Some(b'/') | None) => {
+                // An empty segment is a repeated slash, unless it is the last one.
+                let segment = &bytes[start..i];
+                if (segment.is_empty() && end.is_some()) || is_dot_segment(segment) {
+                    return false;
+                }
+                start = i + 1;
+            }
+            Some(_) => {}
         }
     }
     true
 }
 
-fn is_dot_segment(segment: &str) -> bool {
-    let name = segment.split(';').next().unwrap_or(segment);
-    name == "." || name == ".."
+/// `.` or `..`, with or without a `;` parameter.
+fn is_dot_segment(segment: &[u8]) -> bool {
+    let name = segment.split(|&b| b == b';').next().unwrap_or(segment);
+    name == b"." || name == b".."
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -127,7 +135,7 @@ fn remove_dot_segments(path: &str) -> Result<String, PathError> {
     let trailing_slash = inner.ends_with('/') || inner.is_empty();
     let mut ends_in_dir = trailing_slash;
     for segment in inner.split('/') {
-        if segment.contains(';') && is_dot_segment(segment) {
+        if segment.contains(';') && is_dot_segment(segment.as_bytes()) {
             // `..;/` is a dot segment to some servers and a name to others.
             return Err(PathError::Ambiguous);
         }
@@ -165,7 +173,16 @@ mod tests {
 
     #[test]
     fn normal_paths_are_borrowed() {
-        for p in ["/", "/api", "/api/x", "/api/x/", "/a-b_c~d/e.f"] {
+        for p in [
+            "/",
+            "/api",
+            "/api/x",
+            "/api/x/",
+            "/a-b_c~d/e.f",
+            "/.well-known/x",
+            "/a..b/...",
+            "/a;b=1/c",
+        ] {
             assert!(matches!(normalize(p), Ok(Cow::Borrowed(_))), "{p}");
         }
     }
