@@ -27,6 +27,8 @@ enum Script {
     SilentClose,
     /// Wait this long, then answer as `KeepAlive`.
     Slow(Duration),
+    /// As `Slow` for requests for `/slow`, as `KeepAlive` for any other.
+    SlowPath(Duration),
     /// Promise 1 MiB, send 2 bytes, hold the connection.
     Partial,
     /// Answer as `KeepAlive` as soon as the head is in, then read the request body.
@@ -95,9 +97,13 @@ async fn serve(mut stream: TcpStream, script: Script, counts: &Counts) {
         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
         buf.drain(..end);
         match script {
-            Script::KeepAlive | Script::SilentClose | Script::Slow(_) => {
-                if let Script::Slow(delay) = script {
-                    tokio::time::sleep(delay).await;
+            Script::KeepAlive | Script::SilentClose | Script::Slow(_) | Script::SlowPath(_) => {
+                match script {
+                    Script::Slow(delay) => tokio::time::sleep(delay).await,
+                    Script::SlowPath(delay) if head.starts_with("get /slow ") => {
+                        tokio::time::sleep(delay).await;
+                    }
+                    _ => {}
                 }
                 let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
                 if stream.write_all(ok).await.is_err() {
@@ -152,14 +158,22 @@ fn proxy(upstream: &ScriptedUpstream, settings: impl FnOnce(&mut ClientSettings)
 }
 
 fn request() -> Request<Body> {
-    Request::get("/x")
+    request_for("/x")
+}
+
+fn request_for(path: &str) -> Request<Body> {
+    Request::get(path)
         .header("host", "gw")
         .body(Body::empty())
         .unwrap()
 }
 
 async fn get(proxy: &Proxy) -> (StatusCode, String) {
-    let res = proxy.clone().oneshot(request()).await.unwrap();
+    get_path(proxy, "/x").await
+}
+
+async fn get_path(proxy: &Proxy, path: &str) -> (StatusCode, String) {
+    let res = proxy.clone().oneshot(request_for(path)).await.unwrap();
     let status = res.status();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8(body.to_vec()).unwrap())
@@ -185,6 +199,34 @@ async fn eventually(what: &str, cond: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// The route's timeout is a deadline per request, kept by a timer that stays with the
+/// pooled connection: each request pushes it on, a slow answer runs into it, and a timer
+/// that ran out while the connection was idle does not fail the next request.
+#[tokio::test]
+async fn each_request_on_a_pooled_connection_gets_the_whole_timeout() {
+    let upstream = ScriptedUpstream::start(Script::SlowPath(Duration::from_secs(3))).await;
+    let proxy = proxy(&upstream, |_| {}).with_timeout(Duration::from_millis(300));
+    assert_eq!(get(&proxy).await, (StatusCode::OK, "ok".into()));
+    // Idle past the timeout: the connection's timer runs out meanwhile.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(get(&proxy).await, (StatusCode::OK, "ok".into()));
+    // Requests over more than one timeout in all, each well within its own.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(get(&proxy).await, (StatusCode::OK, "ok".into()));
+    }
+    assert_eq!(upstream.accepted(), 1, "all on one pooled connection");
+
+    let started = std::time::Instant::now();
+    let (status, body) = get_path(&proxy, "/slow").await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(2),
+        "answered at the timeout, counted from this request: {waited:?}"
+    );
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::time::Sleep;
 
 use super::h1::{self, ProtocolError, RequestFraming, ResponseFraming, Target};
 use super::headers::Forwarded;
@@ -153,6 +154,11 @@ struct ReadSide {
     /// Scratch room for the header lines of a response head being parsed.
     spans: Vec<Span>,
     slot: Slot,
+    /// The deadline of the exchange under way, reset for each request: a timer kept
+    /// with the connection is only extended (an atomic update) where one made per
+    /// request was registered with the runtime's timer wheel and removed again, about
+    /// 0.4k instructions (BENCHMARKS.md). Polled only while a read waits.
+    timer: Pin<Box<Sleep>>,
 }
 
 /// The sending half of a connection and the buffer request heads are built in.
@@ -194,6 +200,8 @@ pub(super) enum SendError {
     Protocol(ProtocolError),
     /// The client's own request body failed, or did not match its length.
     Body(BoxError),
+    /// No response head by the exchange's deadline (the route's timeout).
+    Timeout,
 }
 
 impl SendError {
@@ -211,6 +219,7 @@ impl fmt::Display for SendError {
             Self::Io(e) => write!(f, "connection: {e}"),
             Self::Protocol(e) => write!(f, "response: {e}"),
             Self::Body(e) => write!(f, "request body: {e}"),
+            Self::Timeout => f.write_str("no response within the route's timeout"),
         }
     }
 }
@@ -242,6 +251,7 @@ impl Pool {
         mut body: Body,
         target: Target,
         forwarded: Forwarded,
+        deadline: tokio::time::Instant,
         upgrade: bool,
     ) -> Result<Answer, SendError> {
         let size = if body.is_end_stream() {
@@ -261,12 +271,18 @@ impl Pool {
             other => other,
         };
         loop {
-            let (mut conn, reused) = self.acquire().await?;
+            let (mut conn, reused) = self.acquire(deadline).await?;
+            conn.read.timer.as_mut().reset(deadline);
             conn.write.buf.clear();
             h1::encode_request(&parts, &target, &forwarded, framing, &mut conn.write.buf);
             conn.write.buf.extend_from_slice(&early);
-            if let Err(e) = conn.write.send_buf().await {
-                if reused {
+            let sent = tokio::select! {
+                biased;
+                sent = conn.write.send_buf() => sent,
+                () = &mut conn.read.timer => Err(SendError::Timeout),
+            };
+            if let Err(e) = sent {
+                if reused && !matches!(e, SendError::Timeout) {
                     tracing::debug!(upstream = %self.address, error = %e, "pooled connection was closed; retrying");
                     continue;
                 }
@@ -397,22 +413,33 @@ impl Pool {
         Ok((response.map(|()| Body::new(body)), None))
     }
 
-    /// An idle connection (`true`), or a new one once a slot is free (`false`).
-    async fn acquire(&self) -> Result<(Conn, bool), SendError> {
+    /// An idle connection (`true`), or a new one once a slot is free (`false`), by
+    /// `deadline`.
+    async fn acquire(&self, deadline: tokio::time::Instant) -> Result<(Conn, bool), SendError> {
+        if let Some(conn) = self.checkout() {
+            return Ok((conn, true));
+        }
+        // Boxed, as waiting for a slot or connecting is the rare case (see `send`).
+        Box::pin(tokio::time::timeout_at(deadline, self.open()))
+            .await
+            .map_err(|_elapsed| SendError::Timeout)?
+    }
+
+    /// A new connection once a slot is free, or an idle one that came back meanwhile.
+    async fn open(&self) -> Result<(Conn, bool), SendError> {
         loop {
             if let Some(conn) = self.checkout() {
                 return Ok((conn, true));
             }
             let Some(slots) = &self.slots else {
-                return Ok((Box::pin(self.connect(None)).await?, false));
+                return Ok((self.connect(None).await?, false));
             };
             let slot = match Arc::clone(slots).try_acquire_owned() {
                 Ok(slot) => Some(slot),
-                Err(_) => Box::pin(self.wait(slots)).await,
+                Err(_) => self.wait(slots).await,
             };
             if slot.is_some() {
-                // Boxed, as a new connection is the rare case (see `send`).
-                return Ok((Box::pin(self.connect(slot)).await?, false));
+                return Ok((self.connect(slot).await?, false));
             }
         }
     }
@@ -510,6 +537,7 @@ impl Pool {
                 read_size: ReadSize::default(),
                 spans: Vec::new(),
                 slot: slot.clone(),
+                timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             },
             write: WriteSide {
                 io: write,
@@ -563,11 +591,11 @@ impl ReadSide {
                 }
             }
             self.buf.reserve(READ_SIZE);
-            let n = self
-                .io
-                .read_buf(&mut self.buf)
-                .await
-                .map_err(SendError::Io)?;
+            let n = tokio::select! {
+                biased;
+                n = self.io.read_buf(&mut self.buf) => n.map_err(SendError::Io)?,
+                () = &mut self.timer => return Err(SendError::Timeout),
+            };
             if n == 0 {
                 return Err(if self.buf.is_empty() {
                     SendError::Io(std::io::ErrorKind::UnexpectedEof.into())
@@ -843,7 +871,7 @@ impl std::error::Error for SendError {
             Self::Connect(e) | Self::Io(e) => Some(e),
             Self::Protocol(e) => Some(e),
             Self::Body(e) => Some(&**e),
-            Self::ConnectTimeout => None,
+            Self::ConnectTimeout | Self::Timeout => None,
         }
     }
 }
@@ -905,6 +933,7 @@ mod tests {
             },
             spans: Vec::new(),
             slot: Slot { _permit: None },
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         };
         side.rewind();
         assert_eq!(side.buf.capacity(), 0);

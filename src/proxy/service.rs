@@ -60,8 +60,7 @@ pin_project! {
     enum State {
         Failed { error: Option<Error> },
         Waiting {
-            #[pin]
-            response: tokio::time::Timeout<Exchange>,
+            response: Exchange,
             client_upgrade: Option<ClientUpgrade>,
             route: Arc<str>,
         },
@@ -164,11 +163,12 @@ impl Proxy {
             body,
             target,
             forwarded,
+            tokio::time::Instant::now() + inner.timeout,
             client_upgrade.is_some(),
         ));
         ResponseFuture {
             state: State::Waiting {
-                response: tokio::time::timeout(inner.timeout, response),
+                response,
                 client_upgrade,
                 route: inner.route.clone(),
             },
@@ -217,18 +217,11 @@ impl Future for ResponseFuture {
                 response,
                 client_upgrade,
                 route,
-            } => (ready!(response.poll(cx)), client_upgrade, route),
+            } => (ready!(response.as_mut().poll(cx)), client_upgrade, route),
         };
         let (response, upgraded) = match result {
-            Ok(Ok(exchange)) => exchange,
-            Ok(Err(e)) => return Poll::Ready(Ok(upstream_error(route, &e).into_response())),
-            Err(_elapsed) => {
-                tracing::warn!(route = %route, "upstream timed out");
-                let error = Error::UpstreamTimeout {
-                    route: route.clone(),
-                };
-                return Poll::Ready(Ok(error.into_response()));
-            }
+            Ok(exchange) => exchange,
+            Err(e) => return Poll::Ready(Ok(upstream_error(route, &e).into_response())),
         };
         // The response head comes without hop-by-hop headers (`h1`), except a 101's.
         if let (Some(client), Some(upstream)) = (client_upgrade.take(), upgraded) {
@@ -242,6 +235,12 @@ impl Future for ResponseFuture {
 /// A failure before the upstream's response head: the client's own broken body is a
 /// 400 (it is not the upstream's fault); anything else is a 502.
 fn upstream_error(route: &Arc<str>, error: &SendError) -> Error {
+    if matches!(error, SendError::Timeout) {
+        tracing::warn!(route = %route, "upstream timed out");
+        return Error::UpstreamTimeout {
+            route: route.clone(),
+        };
+    }
     if error.is_client_body() {
         tracing::info!(route = %route, error = %error, "client request body failed while proxying");
         return Error::bad_request("The request body is malformed or was cut short");
