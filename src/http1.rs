@@ -242,35 +242,81 @@ impl Piece {
 
 /// Where one header line sits in a head.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Span {
+struct Span {
     name: Piece,
     value: Piece,
 }
 
-impl Span {
-    /// The line `header`, parsed from `head`.
-    pub(crate) fn of(head: &[u8], header: &httparse::Header<'_>) -> Self {
-        Self {
-            name: Piece::of(head, header.name.as_bytes()),
-            value: Piece::of(head, header.value),
-        }
+/// Room a connection keeps for the header lines of the heads it parses: where each
+/// line of the current head sits, and the names of the last head's lines. A keep-alive
+/// peer sends the same names in the same order on every message, and recognising one
+/// (a byte comparison and a clone) costs a fraction of `HeaderName::from_bytes`, which
+/// also allocates for every name that is not a standard one.
+#[derive(Debug, Default)]
+pub(crate) struct Lines {
+    spans: Vec<Span>,
+    names: Vec<(Bytes, HeaderName)>,
+}
+
+/// How many names [`Lines`] remembers per connection.
+const NAMES_KEPT: usize = 32;
+
+impl Lines {
+    /// Notes where the lines `headers`, parsed from `head`, sit.
+    pub(crate) fn record(&mut self, head: &[u8], headers: &[httparse::Header<'_>]) {
+        self.spans.clear();
+        self.spans.extend(headers.iter().map(|h| Span {
+            name: Piece::of(head, h.name.as_bytes()),
+            value: Piece::of(head, h.value),
+        }));
     }
 
-    /// The line as `http` types, the value sharing `head`'s memory; `None` if the name
-    /// is not valid there. `head` must be the buffer the span was parsed from.
-    pub(crate) fn header(self, head: &Bytes) -> Option<(HeaderName, HeaderValue)> {
-        let name = HeaderName::from_bytes(&head[self.name.range()]).ok()?;
-        let value = head.slice(self.value.range());
-        // SAFETY: the bytes are a header value httparse accepted (`Span::of`), so each
-        // is HTAB, SP, visible ASCII or obs-text: the set `HeaderValue::from_bytes`
-        // accepts (`value_bytes_are_checked_alike` checks all 256). The contract's
-        // "valid UTF-8" wording is older than `HeaderValue`'s obs-text support; nothing
-        // reads a `HeaderValue` as `str` without `to_str`'s own check, and hyper builds
-        // every header value it parses this way. Checking again cost ~2 instructions a
-        // byte, most of them on the bearer token (BENCHMARKS.md); debug builds still do.
-        let value = unsafe { HeaderValue::from_maybe_shared_unchecked(value) };
-        Some((name, value))
+    /// How many lines the head has.
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
     }
+
+    /// The lines as `http` types, in order, the values sharing `head`'s memory; `None`
+    /// for a line whose name is not valid there. `head` must be the buffer the lines
+    /// were recorded from, frozen.
+    pub(crate) fn headers<'a>(
+        &'a mut self,
+        head: &'a Bytes,
+    ) -> impl Iterator<Item = Option<(HeaderName, HeaderValue)>> + 'a {
+        let Self { spans, names } = self;
+        spans.iter().enumerate().map(move |(i, span)| {
+            let name = name(names, i, &head[span.name.range()])?;
+            let value = head.slice(span.value.range());
+            // SAFETY: the bytes are a header value httparse accepted (`record`), so
+            // each is HTAB, SP, visible ASCII or obs-text: the set
+            // `HeaderValue::from_bytes` accepts (`value_bytes_are_checked_alike` checks
+            // all 256). The contract's "valid UTF-8" wording is older than
+            // `HeaderValue`'s obs-text support; nothing reads a `HeaderValue` as `str`
+            // without `to_str`'s own check, and hyper builds every header value it
+            // parses this way. Checking again cost ~2 instructions a byte, most of them
+            // on the bearer token (BENCHMARKS.md); debug builds still do.
+            let value = unsafe { HeaderValue::from_maybe_shared_unchecked(value) };
+            Some((name, value))
+        })
+    }
+}
+
+/// The name of line `i`, `bytes` as sent: the last head's line `i` if it was spelled
+/// the same, else parsed (and remembered for the next head).
+fn name(names: &mut Vec<(Bytes, HeaderName)>, i: usize, bytes: &[u8]) -> Option<HeaderName> {
+    if let Some((spelled, name)) = names.get(i)
+        && spelled == bytes
+    {
+        return Some(name.clone());
+    }
+    let name = HeaderName::from_bytes(bytes).ok()?;
+    let entry = (Bytes::copy_from_slice(bytes), name.clone());
+    if let Some(slot) = names.get_mut(i) {
+        *slot = entry;
+    } else if i == names.len() && i < NAMES_KEPT {
+        names.push(entry);
+    }
+    Some(name)
 }
 
 /// The chunk-size line before `len` bytes of data.
@@ -339,7 +385,42 @@ impl ReadSize {
 mod tests {
     use super::*;
 
-    /// `Span::header` skips `HeaderValue`'s check on the grounds that httparse's is the
+    fn names_of(lines: &mut Lines, wire: &'static [u8]) -> Vec<String> {
+        let head = Bytes::from_static(wire);
+        let mut headers = [httparse::EMPTY_HEADER; 8];
+        let mut req = httparse::Request::new(&mut headers);
+        assert!(req.parse(&head).unwrap().is_complete());
+        lines.record(&head, req.headers);
+        lines
+            .headers(&head)
+            .map(|line| {
+                let (name, value) = line.unwrap();
+                format!("{name}={}", value.to_str().unwrap())
+            })
+            .collect()
+    }
+
+    /// Names are remembered by position and spelling from one head to the next on a
+    /// connection; a name spelled otherwise is parsed afresh.
+    #[test]
+    fn header_names_are_remembered_from_the_last_head() {
+        let mut lines = Lines::default();
+        let first = names_of(&mut lines, b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n");
+        assert_eq!(first, ["host=a", "x-a=1"]);
+        let again = names_of(&mut lines, b"GET / HTTP/1.1\r\nHost: b\r\nX-A: 2\r\n\r\n");
+        assert_eq!(again, ["host=b", "x-a=2"]);
+        let other = names_of(
+            &mut lines,
+            b"GET / HTTP/1.1\r\nHOST: c\r\nX-B: 3\r\nX-C: 4\r\n\r\n",
+        );
+        assert_eq!(other, ["host=c", "x-b=3", "x-c=4"]);
+        let fewer = names_of(&mut lines, b"GET / HTTP/1.1\r\nX-B: 5\r\n\r\n");
+        assert_eq!(fewer, ["x-b=5"]);
+        assert_eq!(lines.names.len(), 3);
+        assert_eq!(lines.names[0].1, "x-b");
+    }
+
+    /// `Lines::headers` skips `HeaderValue`'s check on the grounds that httparse's is the
     /// same: every byte in the middle of a value, in requests and in responses.
     #[test]
     fn value_bytes_are_checked_alike() {
@@ -363,7 +444,9 @@ mod tests {
                 let accepted = match parsed {
                     Ok(Some(lines)) => {
                         // Debug builds check the value again inside; a mismatch panics.
-                        let (_, value) = Span::of(&head, &lines[0]).header(&head).unwrap();
+                        let mut recorded = Lines::default();
+                        recorded.record(&head, &lines);
+                        let (_, value) = recorded.headers(&head).next().unwrap().unwrap();
                         assert_eq!(value.as_bytes(), [b'a', b, b'a'], "byte {b:#04x}");
                         true
                     }

@@ -36,7 +36,7 @@ use super::h1::{self, ProtocolError, RequestFraming, ResponseFraming, Target};
 use super::headers::Forwarded;
 use super::upstream::Upstream;
 use crate::body_type::{Body, BoxError};
-use crate::http1::{READ_SIZE, ReadSize, Span};
+use crate::http1::{Lines, READ_SIZE, ReadSize};
 
 /// Idle time before TCP keep-alive probes on upstream connections.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -152,7 +152,7 @@ struct ReadSide {
     /// How much room the next body read makes.
     read_size: ReadSize,
     /// Scratch room for the header lines of a response head being parsed.
-    spans: Vec<Span>,
+    lines: Lines,
     slot: Slot,
     /// The deadline of the exchange under way, reset for each request: a timer kept
     /// with the connection is only extended (an atomic update) where one made per
@@ -535,7 +535,7 @@ impl Pool {
                 io: read,
                 buf: BytesMut::new(),
                 read_size: ReadSize::default(),
-                spans: Vec::new(),
+                lines: Lines::default(),
                 slot: slot.clone(),
                 timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             },
@@ -585,7 +585,7 @@ impl ReadSide {
         loop {
             if !self.buf.is_empty() {
                 if let Some(head) =
-                    h1::parse_response(&mut self.buf, head_request, &mut self.spans)?
+                    h1::parse_response(&mut self.buf, head_request, &mut self.lines)?
                 {
                     return Ok(head);
                 }
@@ -931,7 +931,7 @@ mod tests {
                 size: MAX_READ_SIZE,
                 short: 0,
             },
-            spans: Vec::new(),
+            lines: Lines::default(),
             slot: Slot { _permit: None },
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         };

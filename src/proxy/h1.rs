@@ -22,7 +22,7 @@ use super::upstream::write_target;
 pub(super) use crate::http1::{
     Chunked, Decoded, RequestFraming, ResponseFraming, encode_chunk_size,
 };
-use crate::http1::{FramingError, Span, connection_tokens, merge_content_length};
+use crate::http1::{FramingError, Lines, connection_tokens, merge_content_length};
 
 /// The largest response head read, interim responses included.
 pub(super) const MAX_HEAD: usize = 64 * 1024;
@@ -177,14 +177,14 @@ pub(super) struct ResponseHead {
 /// Parses the response head at the start of `buf` and removes it from `buf`, skipping
 /// interim (1xx) responses other than `101`. `Ok(None)`: the head is not complete yet.
 /// `head_request`: the request was `HEAD`, so the response has no body whatever it says.
-/// `spans` is scratch room the connection keeps (a `Vec` per response was an allocation).
+/// `lines` is scratch room the connection keeps (see `Lines`).
 pub(super) fn parse_response(
     buf: &mut BytesMut,
     head_request: bool,
-    spans: &mut Vec<Span>,
+    lines: &mut Lines,
 ) -> Result<Option<ResponseHead>, ProtocolError> {
     loop {
-        let Some(parsed) = parse_one(buf, spans)? else {
+        let Some(parsed) = parse_one(buf, lines)? else {
             return Ok(None);
         };
         if parsed.status.is_informational() && parsed.status != StatusCode::SWITCHING_PROTOCOLS {
@@ -192,7 +192,7 @@ pub(super) fn parse_response(
             continue;
         }
         let head = buf.split_to(parsed.len).freeze();
-        return build(&head, &parsed, spans, head_request).map(Some);
+        return build(&head, &parsed, lines, head_request).map(Some);
     }
 }
 
@@ -208,7 +208,7 @@ fn reason(e: httparse::Error) -> &'static str {
     }
 }
 
-/// A response head found by httparse; its header lines are in the caller's spans, by
+/// A response head found by httparse; its header lines are in the caller's `Lines`, by
 /// offsets into the buffer it was parsed from.
 struct Parsed {
     len: usize,
@@ -216,7 +216,7 @@ struct Parsed {
     version: Version,
 }
 
-fn parse_one(buf: &[u8], spans: &mut Vec<Span>) -> Result<Option<Parsed>, ProtocolError> {
+fn parse_one(buf: &[u8], lines: &mut Lines) -> Result<Option<Parsed>, ProtocolError> {
     // Left uninitialised: zeroing room for a hundred headers costs more than parsing.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
@@ -244,8 +244,7 @@ fn parse_one(buf: &[u8], spans: &mut Vec<Span>) -> Result<Option<Parsed>, Protoc
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
     };
-    spans.clear();
-    spans.extend(response.headers.iter().map(|h| Span::of(buf, h)));
+    lines.record(buf, response.headers);
     Ok(Some(Parsed {
         len,
         status,
@@ -256,21 +255,19 @@ fn parse_one(buf: &[u8], spans: &mut Vec<Span>) -> Result<Option<Parsed>, Protoc
 fn build(
     head: &Bytes,
     parsed: &Parsed,
-    spans: &[Span],
+    lines: &mut Lines,
     head_request: bool,
 ) -> Result<ResponseHead, ProtocolError> {
     let status = parsed.status;
     // A 101's Connection and Upgrade are for the client, whose connection is upgraded too.
     let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut headers = HeaderMap::with_capacity(lines.len());
     let mut content_length: Option<u64> = None;
     let mut chunked: Option<bool> = None;
     let mut close = parsed.version == Version::HTTP_10;
     let mut named: Vec<HeaderName> = Vec::new();
-    for span in spans {
-        let (name, value) = span
-            .header(head)
-            .ok_or(ProtocolError::Head("invalid header"))?;
+    for line in lines.headers(head) {
+        let (name, value) = line.ok_or(ProtocolError::Head("invalid header"))?;
         if name == header::CONTENT_LENGTH {
             content_length = Some(merge_content_length(content_length, value.as_bytes())?);
         } else if name == header::TRANSFER_ENCODING {
@@ -355,7 +352,7 @@ mod tests {
     use super::*;
 
     fn parse(bytes: &[u8]) -> Result<Option<ResponseHead>, ProtocolError> {
-        parse_response(&mut BytesMut::from(bytes), false, &mut Vec::new())
+        parse_response(&mut BytesMut::from(bytes), false, &mut Lines::default())
     }
 
     fn framing(bytes: &[u8]) -> (ResponseFraming, bool) {
@@ -558,7 +555,7 @@ mod tests {
         let head = parse_response(
             &mut BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"[..]),
             true,
-            &mut Vec::new(),
+            &mut Lines::default(),
         );
         assert_eq!(head.unwrap().unwrap().framing, Empty);
     }
@@ -631,7 +628,7 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"[..],
         );
-        let head = parse_response(&mut buf, false, &mut Vec::new())
+        let head = parse_response(&mut buf, false, &mut Lines::default())
             .unwrap()
             .unwrap();
         assert_eq!(head.response.status(), StatusCode::CREATED);

@@ -30,7 +30,7 @@ use super::wire::{self, Limits, Persistence, RequestFraming, RequestHead, Respon
 use crate::body_type::{Body, BoxError};
 use crate::context::{ClientAddr, OnUpgrade, Upgraded};
 use crate::error::Error;
-use crate::http1::{Chunked, Span, encode_chunk_size};
+use crate::http1::{Chunked, Lines, encode_chunk_size};
 use crate::ready;
 
 /// Body data up to this size is copied into the write buffer, next to the head or its
@@ -83,7 +83,7 @@ where
     let (read, mut write) = stream.into_split();
     let mut reader = Reader::new(read);
     let mut out: Vec<u8> = Vec::new();
-    let mut spans: Vec<Span> = Vec::new();
+    let mut lines = Lines::default();
     let timeout = settings.header_read_timeout;
     // One timer for the connection's life. Each head wait moves the deadline; the timer
     // is only re-armed when it fires before the deadline it is checked against. Once
@@ -105,7 +105,7 @@ where
             if reader.buf[unscanned..].contains(&b'\n')
                 || reader.buf.len() >= settings.limits.max_head
             {
-                match wire::parse_request(&mut reader.buf, settings.limits, &mut spans) {
+                match wire::parse_request(&mut reader.buf, settings.limits, &mut lines) {
                     Ok(Some(head)) => break head,
                     Ok(None) => {}
                     Err(error) => return refuse(write, reader, &mut out, error).await,

@@ -16,7 +16,7 @@ use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, Request, StatusCode, Uri, Version, response};
 
 use crate::error::Error;
-use crate::http1::{Piece, Span, connection_tokens, merge_content_length};
+use crate::http1::{Lines, Piece, connection_tokens, merge_content_length};
 pub(super) use crate::http1::{RequestFraming, ResponseFraming};
 
 /// The most header lines a request head may have, whatever the settings say: room for
@@ -81,11 +81,11 @@ fn too_large(buf: &[u8], max_head: usize) -> Error {
 }
 
 /// Parses the request head at the start of `buf` and removes it from `buf`.
-/// `Ok(None)`: not complete yet. `spans` is scratch room kept by the connection.
+/// `Ok(None)`: not complete yet. `lines` is scratch room kept by the connection.
 pub(super) fn parse_request(
     buf: &mut BytesMut,
     limits: Limits,
-    spans: &mut Vec<Span>,
+    lines: &mut Lines,
 ) -> Result<Option<RequestHead>, Error> {
     // Left uninitialised: zeroing room for the headers costs more than parsing them.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
@@ -120,11 +120,10 @@ pub(super) fn parse_request(
         _ => Version::HTTP_10,
     };
     let target = Piece::of(buf, req.path.unwrap_or_default().as_bytes());
-    spans.clear();
-    spans.extend(req.headers.iter().map(|h| Span::of(buf, h)));
+    lines.record(buf, req.headers);
 
     let head = buf.split_to(len).freeze();
-    build(&head, method, version, target, spans).map(Some)
+    build(&head, method, version, target, lines).map(Some)
 }
 
 /// What the framing-relevant headers said.
@@ -148,7 +147,7 @@ fn build(
     method: Method,
     version: Version,
     target: Piece,
-    spans: &[Span],
+    lines: &mut Lines,
 ) -> Result<RequestHead, Error> {
     if target.len() > MAX_TARGET {
         return Err(refuse(
@@ -159,12 +158,10 @@ fn build(
     let uri = Uri::from_maybe_shared(head.slice(target.range()))
         .map_err(|_| bad("The request target is malformed"))?;
 
-    let mut headers = HeaderMap::with_capacity(spans.len() + HEADROOM);
+    let mut headers = HeaderMap::with_capacity(lines.len() + HEADROOM);
     let mut seen = Seen::default();
-    for span in spans {
-        let (name, value) = span
-            .header(head)
-            .ok_or_else(|| bad("A header is malformed"))?;
+    for line in lines.headers(head) {
+        let (name, value) = line.ok_or_else(|| bad("A header is malformed"))?;
         see(&mut seen, &name, value.as_bytes())?;
         headers.append(name, value);
     }
@@ -412,7 +409,7 @@ mod tests {
     };
 
     fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, Error> {
-        parse_request(&mut BytesMut::from(bytes), LIMITS, &mut Vec::new())
+        parse_request(&mut BytesMut::from(bytes), LIMITS, &mut Lines::default())
     }
 
     fn status(bytes: &[u8]) -> u16 {
@@ -428,7 +425,7 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nX-Two: 1\r\nX-Two: 2\r\n\r\nabcNEXT"[..],
         );
-        let head = parse_request(&mut buf, LIMITS, &mut Vec::new())
+        let head = parse_request(&mut buf, LIMITS, &mut Lines::default())
             .unwrap()
             .unwrap();
         assert_eq!(&buf[..], b"abcNEXT");
