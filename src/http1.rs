@@ -319,6 +319,14 @@ fn name(names: &mut Vec<(Bytes, HeaderName)>, i: usize, bytes: &[u8]) -> Option<
     Some(name)
 }
 
+/// Writes one header line.
+pub(crate) fn encode_line(name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
+    dst.extend_from_slice(name);
+    dst.extend_from_slice(b": ");
+    dst.extend_from_slice(value);
+    dst.extend_from_slice(b"\r\n");
+}
+
 /// The chunk-size line before `len` bytes of data.
 pub(crate) fn encode_chunk_size(len: usize, dst: &mut Vec<u8>) {
     let mut digits = [0u8; 16];

@@ -157,7 +157,8 @@ struct ReadSide {
     /// The deadline of the exchange under way, reset for each request: a timer kept
     /// with the connection is only extended (an atomic update) where one made per
     /// request was registered with the runtime's timer wheel and removed again, about
-    /// 0.4k instructions (BENCHMARKS.md). Polled only while a read waits.
+    /// 0.4k instructions (BENCHMARKS.md). Polled only while the head's write or a read
+    /// of the response head waits.
     timer: Pin<Box<Sleep>>,
 }
 

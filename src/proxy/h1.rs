@@ -22,7 +22,7 @@ use super::upstream::write_target;
 pub(super) use crate::http1::{
     Chunked, Decoded, RequestFraming, ResponseFraming, encode_chunk_size,
 };
-use crate::http1::{FramingError, Lines, connection_tokens, merge_content_length};
+use crate::http1::{FramingError, Lines, connection_tokens, encode_line, merge_content_length};
 
 /// The largest response head read, interim responses included.
 pub(super) const MAX_HEAD: usize = 64 * 1024;
@@ -133,10 +133,7 @@ pub(super) fn encode_request(
         {
             continue;
         }
-        dst.extend_from_slice(name.as_str().as_bytes());
-        dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value.as_bytes());
-        dst.extend_from_slice(b"\r\n");
+        encode_line(name.as_str().as_bytes(), value.as_bytes(), dst);
     }
     match framing {
         RequestFraming::None => {}
@@ -153,10 +150,7 @@ pub(super) fn encode_request(
 pub(super) fn encode_last_chunk(trailers: Option<&HeaderMap>, dst: &mut Vec<u8>) {
     dst.extend_from_slice(b"0\r\n");
     for (name, value) in trailers.into_iter().flatten() {
-        dst.extend_from_slice(name.as_str().as_bytes());
-        dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value.as_bytes());
-        dst.extend_from_slice(b"\r\n");
+        encode_line(name.as_str().as_bytes(), value.as_bytes(), dst);
     }
     dst.extend_from_slice(b"\r\n");
 }

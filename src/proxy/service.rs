@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, Version};
-use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::client::{Answer, Pool, SendError, UpstreamClient};
@@ -44,27 +43,23 @@ struct Inner {
     timeout: Duration,
 }
 
-pin_project! {
-    /// The response future of [`Proxy`].
-    pub struct ResponseFuture {
-        #[pin]
-        state: State,
-    }
+/// The response future of [`Proxy`].
+pub struct ResponseFuture {
+    state: State,
 }
 
 /// The upstream exchange: an `async fn` of the pool, so its type has no name.
 type Exchange = Pin<Box<dyn Future<Output = Result<Answer, SendError>> + Send>>;
 
-pin_project! {
-    #[project = StateProj]
-    enum State {
-        Failed { error: Option<Error> },
-        Waiting {
-            response: Exchange,
-            client_upgrade: Option<ClientUpgrade>,
-            route: Arc<str>,
-        },
-    }
+enum State {
+    Failed {
+        error: Option<Error>,
+    },
+    Waiting {
+        response: Exchange,
+        client_upgrade: Option<ClientUpgrade>,
+        route: Arc<str>,
+    },
 }
 
 // === impl Proxy ===
@@ -208,12 +203,12 @@ impl Future for ResponseFuture {
     type Output = Result<Response<Body>, std::convert::Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (result, client_upgrade, route) = match self.project().state.project() {
-            StateProj::Failed { error } => {
+        let (result, client_upgrade, route) = match &mut self.get_mut().state {
+            State::Failed { error } => {
                 let error = error.take().unwrap_or(Error::Internal);
                 return Poll::Ready(Ok(error.into_response()));
             }
-            StateProj::Waiting {
+            State::Waiting {
                 response,
                 client_upgrade,
                 route,
@@ -232,8 +227,8 @@ impl Future for ResponseFuture {
     }
 }
 
-/// A failure before the upstream's response head: the client's own broken body is a
-/// 400 (it is not the upstream's fault); anything else is a 502.
+/// A failure before the upstream's response head: no head by the deadline is a 504, the
+/// client's own broken body a 400 (it is not the upstream's fault), anything else a 502.
 fn upstream_error(route: &Arc<str>, error: &SendError) -> Error {
     if matches!(error, SendError::Timeout) {
         tracing::warn!(route = %route, "upstream timed out");

@@ -16,7 +16,7 @@ use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, Request, StatusCode, Uri, Version, response};
 
 use crate::error::Error;
-use crate::http1::{Lines, Piece, connection_tokens, merge_content_length};
+use crate::http1::{Lines, Piece, connection_tokens, encode_line, merge_content_length};
 pub(super) use crate::http1::{RequestFraming, ResponseFraming};
 
 /// The most header lines a request head may have, whatever the settings say: room for
@@ -334,10 +334,7 @@ pub(super) fn encode_response(
             continue;
         }
         dated |= *name == header::DATE;
-        dst.extend_from_slice(name.as_str().as_bytes());
-        dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value.as_bytes());
-        dst.extend_from_slice(b"\r\n");
+        encode_line(name.as_str().as_bytes(), value.as_bytes(), dst);
     }
     match framing {
         ResponseFraming::Length(n) => {
