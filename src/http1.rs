@@ -256,6 +256,8 @@ struct Span {
 pub(crate) struct Lines {
     spans: Vec<Span>,
     names: Vec<(Bytes, HeaderName)>,
+    /// Where the head the spans point into starts (`record`'s buffer).
+    origin: usize,
 }
 
 /// How many names [`Lines`] remembers per connection.
@@ -264,6 +266,7 @@ const NAMES_KEPT: usize = 32;
 impl Lines {
     /// Notes where the lines `headers`, parsed from `head`, sit.
     pub(crate) fn record(&mut self, head: &[u8], headers: &[httparse::Header<'_>]) {
+        self.origin = head.as_ptr() as usize;
         self.spans.clear();
         self.spans.extend(headers.iter().map(|h| Span {
             name: Piece::of(head, h.name.as_bytes()),
@@ -277,18 +280,26 @@ impl Lines {
     }
 
     /// The lines as `http` types, in order, the values sharing `head`'s memory; `None`
-    /// for a line whose name is not valid there. `head` must be the buffer the lines
-    /// were recorded from, frozen.
+    /// for a line that is not valid there. `head` is the buffer the lines were recorded
+    /// from, frozen (any other buffer has its values checked as usual).
     pub(crate) fn headers<'a>(
         &'a mut self,
         head: &'a Bytes,
     ) -> impl Iterator<Item = Option<(HeaderName, HeaderValue)>> + 'a {
-        let Self { spans, names } = self;
+        let Self {
+            spans,
+            names,
+            origin,
+        } = self;
+        let recorded = head.as_ptr() as usize == *origin;
         spans.iter().enumerate().map(move |(i, span)| {
             let name = name(names, i, &head[span.name.range()])?;
             let value = head.slice(span.value.range());
-            // SAFETY: the bytes are a header value httparse accepted (`record`), so
-            // each is HTAB, SP, visible ASCII or obs-text: the set
+            if !recorded {
+                return Some((name, HeaderValue::from_maybe_shared(value).ok()?));
+            }
+            // SAFETY: the bytes are a header value httparse accepted (`record`, whose
+            // buffer `head` is), so each is HTAB, SP, visible ASCII or obs-text: the set
             // `HeaderValue::from_bytes` accepts (`value_bytes_are_checked_alike` checks
             // all 256). The contract's "valid UTF-8" wording is older than
             // `HeaderValue`'s obs-text support; nothing reads a `HeaderValue` as `str`
@@ -426,6 +437,27 @@ mod tests {
         assert_eq!(fewer, ["x-b=5"]);
         assert_eq!(lines.names.len(), 3);
         assert_eq!(lines.names[0].1, "x-b");
+    }
+
+    /// The unchecked path is taken only for the buffer the lines were recorded from.
+    #[test]
+    fn values_of_another_buffer_are_checked() {
+        let wire: &[u8] = b"GET / HTTP/1.1\r\nx: abc\r\n\r\n";
+        let head = Bytes::copy_from_slice(wire);
+        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let mut req = httparse::Request::new(&mut headers);
+        assert!(req.parse(&head).unwrap().is_complete());
+        let mut lines = Lines::default();
+        lines.record(&head, req.headers);
+        let mut other = wire.to_vec();
+        let at = other.windows(3).position(|w| w == b"abc").unwrap();
+        other[at + 1] = 0x7f;
+        let other = Bytes::from(other);
+        assert!(
+            lines.headers(&other).next().unwrap().is_none(),
+            "DEL is not a value byte"
+        );
+        assert!(lines.headers(&head).next().unwrap().is_some());
     }
 
     /// `Lines::headers` skips `HeaderValue`'s check on the grounds that httparse's is the
