@@ -404,12 +404,17 @@ impl ReadSize {
 mod tests {
     use super::*;
 
-    fn names_of(lines: &mut Lines, wire: &'static [u8]) -> Vec<String> {
-        let head = Bytes::from_static(wire);
+    /// Parses the request head `head` and records its lines in `lines`.
+    fn record(lines: &mut Lines, head: &Bytes) {
         let mut headers = [httparse::EMPTY_HEADER; 8];
         let mut req = httparse::Request::new(&mut headers);
-        assert!(req.parse(&head).unwrap().is_complete());
-        lines.record(&head, req.headers);
+        assert!(req.parse(head).unwrap().is_complete());
+        lines.record(head, req.headers);
+    }
+
+    fn names_of(lines: &mut Lines, wire: &'static [u8]) -> Vec<String> {
+        let head = Bytes::from_static(wire);
+        record(lines, &head);
         lines
             .headers(&head)
             .map(|line| {
@@ -444,11 +449,8 @@ mod tests {
     fn values_of_another_buffer_are_checked() {
         let wire: &[u8] = b"GET / HTTP/1.1\r\nx: abc\r\n\r\n";
         let head = Bytes::copy_from_slice(wire);
-        let mut headers = [httparse::EMPTY_HEADER; 4];
-        let mut req = httparse::Request::new(&mut headers);
-        assert!(req.parse(&head).unwrap().is_complete());
         let mut lines = Lines::default();
-        lines.record(&head, req.headers);
+        record(&mut lines, &head);
         let mut other = wire.to_vec();
         let at = other.windows(3).position(|w| w == b"abc").unwrap();
         other[at + 1] = 0x7f;
