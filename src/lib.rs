@@ -34,6 +34,7 @@ pub mod server;
 pub mod token;
 
 mod body_type;
+mod clock;
 mod http1;
 mod ready;
 mod urlencoded;

@@ -35,6 +35,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tracing_subscriber::EnvFilter;
 
+use crate::clock;
 use crate::context::{RequestId, RouteInfo};
 
 /// The shape of log lines.
@@ -174,7 +175,7 @@ where
             method: req.method().clone(),
             uri: req.uri().clone(),
             request_id: req.extensions().get::<RequestId>().cloned(),
-            start: Instant::now(),
+            start: clock::now(),
         });
         ResponseFuture {
             inner: self.inner.call(req),
@@ -234,7 +235,7 @@ where
 
 impl Done {
     fn log(self) {
-        let latency = self.record.start.elapsed();
+        let latency = clock::now().saturating_duration_since(self.record.start);
         let path = redacted_path(&self.record.uri);
         let (route, upstream) = match &self.route {
             Some(info) => (&*info.name, info.upstream.as_deref().unwrap_or("-")),

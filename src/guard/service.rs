@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
@@ -13,6 +12,7 @@ use tower::Service;
 use super::AuthMode;
 use super::bearer::{Credentials, extract};
 use super::layer::GuardState;
+use crate::clock;
 use crate::context::Claims;
 use crate::error::{Error, ErrorOr};
 
@@ -64,7 +64,7 @@ where
             });
         }
         let verified = match credentials {
-            Credentials::Token(token) => state.authenticator.verify(token, unix_now()),
+            Credentials::Token(token) => state.authenticator.verify(token, clock::unix_now()),
             Credentials::None if state.mode == AuthMode::Optional => {
                 return ErrorOr::future(self.inner.call(req));
             }
@@ -167,10 +167,4 @@ fn admit<B>(
     }
     req.extensions_mut().insert(claims);
     Ok(req)
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -36,6 +36,7 @@ use super::h1::{self, ProtocolError, RequestFraming, ResponseFraming, Target};
 use super::headers::Forwarded;
 use super::upstream::Upstream;
 use crate::body_type::{Body, BoxError};
+use crate::clock;
 use crate::http1::{Lines, READ_SIZE, ReadSize};
 
 /// Idle time before TCP keep-alive probes on upstream connections.
@@ -471,7 +472,7 @@ impl Pool {
 
     /// The most recently used idle connection that is still clean, if any.
     fn checkout(&self) -> Option<Conn> {
-        let now = Instant::now();
+        let now = clock::now();
         let mut idle = lock(&self.idle);
         while let Some((mut conn, since)) = idle.connections.pop_back() {
             if now.saturating_duration_since(since) >= self.settings.pool_idle_timeout {
@@ -495,7 +496,7 @@ impl Pool {
         if idle.connections.len() >= self.settings.pool_max_idle_per_host {
             idle.connections.pop_front();
         }
-        idle.connections.push_back((conn, Instant::now()));
+        idle.connections.push_back((conn, clock::now()));
         if !idle.reaper {
             idle.reaper = true;
             spawn_reaper(Arc::downgrade(self), self.settings.pool_idle_timeout);
@@ -508,7 +509,7 @@ impl Pool {
 
     /// Drops the connections idle for longer than the idle timeout.
     fn reap(&self) {
-        let now = Instant::now();
+        let now = clock::now();
         let mut idle = lock(&self.idle);
         while idle.connections.front().is_some_and(|(_, since)| {
             now.saturating_duration_since(*since) >= self.settings.pool_idle_timeout

@@ -17,6 +17,7 @@ use super::headers::{Forwarded, conflicting_framing, strip_hop_by_hop};
 use super::upgrade::{ClientUpgrade, spawn_tunnel};
 use super::upstream::Upstream;
 use crate::body_type::{Body, BoxError};
+use crate::clock;
 use crate::context::ClientAddr;
 use crate::error::Error;
 
@@ -158,7 +159,7 @@ impl Proxy {
             body,
             target,
             forwarded,
-            tokio::time::Instant::now() + inner.timeout,
+            tokio::time::Instant::from_std(clock::now()) + inner.timeout,
             client_upgrade.is_some(),
         ));
         ResponseFuture {

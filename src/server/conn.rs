@@ -28,6 +28,7 @@ use tower::Service;
 use super::body::{Decoder, Handback, Interim, Reader, RequestBody, claim_final};
 use super::wire::{self, Limits, Persistence, RequestFraming, RequestHead, ResponseFraming};
 use crate::body_type::{Body, BoxError};
+use crate::clock;
 use crate::context::{ClientAddr, OnUpgrade, Upgraded};
 use crate::error::Error;
 use crate::http1::{Chunked, Lines, encode_chunk_size};
@@ -97,7 +98,7 @@ where
 
     loop {
         // === the head ===
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::from_std(clock::now()) + timeout;
         let mut unscanned = 0;
         let head = loop {
             // A head can only have ended in bytes that include a line feed; a buffer at
@@ -136,7 +137,7 @@ where
                 Wait::Read(Ok(0)) | Wait::Stop => return Ok(()),
                 Wait::Read(Ok(_)) => {}
                 Wait::Read(Err(e)) => return Err(e.into()),
-                Wait::Timer if Instant::now() < deadline => {
+                Wait::Timer if Instant::from_std(clock::now()) < deadline => {
                     timer.as_mut().reset(deadline);
                     armed = false;
                 }

@@ -38,6 +38,7 @@ use tower::Service;
 use tower::util::Oneshot;
 
 use crate::body_type::{Body, BoxError};
+use crate::clock;
 use crate::context::ClientAddr;
 use crate::ready;
 
@@ -122,7 +123,8 @@ pub async fn serve<S, B>(
         let service = service.clone();
         let http = http.clone();
         let mut stopped = stopped.clone();
-        tokio::spawn(async move {
+        // One clock reading per poll of the connection (clock.rs).
+        tokio::spawn(clock::cached(async move {
             let served = match http.protocol(&stream, &mut stopped).await {
                 Ok(Some(Protocol::Http1)) => {
                     conn::serve(stream, peer, service, http.h1.clone(), stopped).await
@@ -142,7 +144,7 @@ pub async fn serve<S, B>(
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(permit);
-        });
+        }));
     }
 
     drop(listener);

@@ -9,12 +9,13 @@
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, Request, StatusCode, Uri, Version, response};
 
+use crate::clock;
 use crate::error::Error;
 use crate::http1::{Lines, Piece, connection_tokens, encode_line, merge_content_length};
 pub(super) use crate::http1::{RequestFraming, ResponseFraming};
@@ -381,7 +382,7 @@ thread_local! {
 
 /// Appends the current time as an IMF-fixdate (RFC 9110 §5.6.7).
 fn write_date(dst: &mut Vec<u8>) {
-    let now = SystemTime::now();
+    let now = clock::system_now();
     let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     DATE.with(|cell| {
         let mut cached = cell.borrow_mut();

@@ -47,7 +47,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -60,6 +60,7 @@ use super::identity::{Identity, IdentityGrant, IdentityPolicy, InvalidIdentity};
 use super::limit::RateLimit;
 use super::replay::{MemoryReplayGuard, ReplayGuard};
 use crate::body_type::Body;
+use crate::clock;
 use crate::context::ClientAddr;
 use crate::error::{Error, OAuthError, OAuthErrorKind, no_store_json};
 
@@ -327,10 +328,13 @@ impl EndpointInner {
         let identity = Identity::parse(id).map_err(|_| {
             invalid_request("The id must be the base64url of a valid Ed25519 public key")
         })?;
-        let challenge = self.challenges.issue(&identity, unix_now()).map_err(|e| {
-            tracing::error!(error = %e, "no randomness for a challenge");
-            Error::Internal
-        })?;
+        let challenge = self
+            .challenges
+            .issue(&identity, clock::unix_now())
+            .map_err(|e| {
+                tracing::error!(error = %e, "no randomness for a challenge");
+                Error::Internal
+            })?;
         let body = ChallengeResponse {
             challenge: &challenge.text,
             expires_in: challenge.expires_in,
@@ -388,12 +392,12 @@ impl ChallengeGrant {
     ) -> impl Future<Output = Result<(Identity, IdentityGrant), Error>> + Send + 'a {
         // `accept` (the scope check) runs before the nonce is consumed, so a request
         // that will be refused anyway does not burn the challenge.
-        let checked = self.check(id, challenge, signature, unix_now()).and_then(
-            |(identity, checked, grant)| {
+        let checked = self
+            .check(id, challenge, signature, clock::unix_now())
+            .and_then(|(identity, checked, grant)| {
                 accept(&grant)?;
                 Ok((identity, checked, grant))
-            },
-        );
+            });
         async move {
             let (identity, checked, grant) = checked?;
             match self
@@ -475,12 +479,6 @@ fn invalid_request(description: &'static str) -> Error {
 
 fn invalid_grant(description: &'static str) -> Error {
     OAuthError::new(OAuthErrorKind::InvalidGrant, description).into()
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -654,7 +652,7 @@ mod tests {
     fn a_garbage_signature_does_not_burn_the_challenge() {
         let (key, id) = user(1);
         let g = grant(IdentityPolicy::open(IdentityGrant::default()));
-        let text = g.challenges.issue(&id, unix_now()).unwrap().text;
+        let text = g.challenges.issue(&id, clock::unix_now()).unwrap().text;
         let idt = id.to_string();
         let garbage = b64(&[0x11; 64]);
         let run = |sig: String| {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::{HeaderMap, Request, Response, StatusCode};
 use serde::Serialize;
@@ -18,6 +18,7 @@ use super::client_auth::{ClientAuthError, ClientCredentials, credentials};
 use super::limit::RateLimit;
 use super::password::{PasswordHash, dummy_hash};
 use crate::body_type::Body;
+use crate::clock;
 use crate::context::{ClientAddr, ParsedBody};
 use crate::error::{Error, OAuthError, OAuthErrorKind, no_store_json};
 use crate::jwt::{Issuer, TokenRequest};
@@ -323,7 +324,7 @@ impl Inner {
                     client_id,
                     extra: claims,
                 },
-                unix_now(),
+                clock::unix_now(),
             )
             .map_err(|e| {
                 tracing::error!(error = %e, "signing a token failed");
@@ -446,12 +447,6 @@ fn grant_scope(requested: Option<&str>, allowed: &[String]) -> Result<Option<Str
         }
     }
     Ok((!granted.is_empty()).then(|| granted.join(" ")))
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]
