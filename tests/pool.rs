@@ -229,6 +229,36 @@ async fn each_request_on_a_pooled_connection_gets_the_whole_timeout() {
     );
 }
 
+/// Routes to one upstream share its connections but not their timeouts: a connection
+/// whose timer a route with a long timeout armed still answers 504 at a short one's.
+#[tokio::test]
+async fn a_shorter_timeout_on_a_shared_connection_is_kept() {
+    let upstream = ScriptedUpstream::start(Script::SlowPath(Duration::from_millis(1500))).await;
+    let client = UpstreamClient::default();
+    let target = Upstream::parse(&upstream.url).unwrap();
+    let long = Proxy::new(client.clone(), target.clone()).with_timeout(Duration::from_secs(30));
+    let short = Proxy::new(client, target).with_timeout(Duration::from_millis(300));
+    // Slow, so that its wait arms the connection's timer for its own deadline.
+    assert_eq!(
+        get_path(&long, "/slow").await,
+        (StatusCode::OK, "ok".into())
+    );
+
+    let started = std::time::Instant::now();
+    let (status, body) = get_path(&short, "/slow").await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert!(
+        waited < Duration::from_secs(1),
+        "answered at the short route's timeout: {waited:?}"
+    );
+    assert_eq!(
+        upstream.accepted(),
+        1,
+        "on the long route's pooled connection"
+    );
+}
+
 #[tokio::test]
 async fn sequential_requests_reuse_one_connection() {
     let upstream = ScriptedUpstream::start(Script::KeepAlive).await;

@@ -155,12 +155,21 @@ struct ReadSide {
     /// Scratch room for the header lines of a response head being parsed.
     lines: Lines,
     slot: Slot,
-    /// The deadline of the exchange under way, reset for each request: a timer kept
-    /// with the connection is only extended (an atomic update) where one made per
-    /// request was registered with the runtime's timer wheel and removed again, about
-    /// 0.4k instructions (BENCHMARKS.md). Polled only while the head's write or a read
-    /// of the response head waits.
+    /// The deadline of the exchange under way. Polled only while the head's write or a
+    /// read of the response head waits.
+    deadline: Deadline,
+}
+
+/// A deadline that moves with each exchange on a connection, and the one timer kept
+/// for it. A timer made per request was registered with the runtime's timer wheel and
+/// removed again (about 0.4k instructions); one reset per request still converted each
+/// deadline to the wheel's ticks (BENCHMARKS.md, sessions 7 and 8). This one is left
+/// where it is while it would fire before the new deadline; when it does fire early
+/// (at an earlier exchange's deadline, once per timeout on a busy connection), it is
+/// moved on to the current one then.
+struct Deadline {
     timer: Pin<Box<Sleep>>,
+    at: tokio::time::Instant,
 }
 
 /// The sending half of a connection and the buffer request heads are built in.
@@ -274,14 +283,14 @@ impl Pool {
         };
         loop {
             let (mut conn, reused) = self.acquire(deadline).await?;
-            conn.read.timer.as_mut().reset(deadline);
+            conn.read.deadline.set(deadline);
             conn.write.buf.clear();
             h1::encode_request(&parts, &target, &forwarded, framing, &mut conn.write.buf);
             conn.write.buf.extend_from_slice(&early);
             let sent = tokio::select! {
                 biased;
                 sent = conn.write.send_buf() => sent,
-                () = &mut conn.read.timer => Err(SendError::Timeout),
+                () = conn.read.deadline.passed() => Err(SendError::Timeout),
             };
             if let Err(e) = sent {
                 if reused && !matches!(e, SendError::Timeout) {
@@ -539,7 +548,7 @@ impl Pool {
                 read_size: ReadSize::default(),
                 lines: Lines::default(),
                 slot: slot.clone(),
-                timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+                deadline: Deadline::new(),
             },
             write: WriteSide {
                 io: write,
@@ -578,6 +587,38 @@ fn spawn_reaper(pool: Weak<Pool>, every: Duration) {
     });
 }
 
+// === impl Deadline ===
+
+impl Deadline {
+    /// One that has passed; `set` gives it a time.
+    fn new() -> Self {
+        let at = tokio::time::Instant::now();
+        Self {
+            timer: Box::pin(tokio::time::sleep_until(at)),
+            at,
+        }
+    }
+
+    fn set(&mut self, at: tokio::time::Instant) {
+        self.at = at;
+        // Routes sharing an upstream may have shorter timeouts than the one armed.
+        if self.timer.deadline() > at {
+            self.timer.as_mut().reset(at);
+        }
+    }
+
+    /// Completes once the deadline has passed.
+    async fn passed(&mut self) {
+        loop {
+            self.timer.as_mut().await;
+            if self.timer.deadline() >= self.at {
+                return;
+            }
+            self.timer.as_mut().reset(self.at);
+        }
+    }
+}
+
 // === impl ReadSide ===
 
 impl ReadSide {
@@ -596,7 +637,7 @@ impl ReadSide {
             let n = tokio::select! {
                 biased;
                 n = self.io.read_buf(&mut self.buf) => n.map_err(SendError::Io)?,
-                () = &mut self.timer => return Err(SendError::Timeout),
+                () = self.deadline.passed() => return Err(SendError::Timeout),
             };
             if n == 0 {
                 return Err(if self.buf.is_empty() {
@@ -935,7 +976,7 @@ mod tests {
             },
             lines: Lines::default(),
             slot: Slot { _permit: None },
-            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            deadline: Deadline::new(),
         };
         side.rewind();
         assert_eq!(side.buf.capacity(), 0);
