@@ -155,7 +155,7 @@ where
 
         // === the service ===
         let RequestHead {
-            request,
+            mut request,
             framing,
             mut keep_alive,
             expect_continue,
@@ -163,18 +163,16 @@ where
         } = head;
         let head_request = request.method() == Method::HEAD;
         let version = request.version();
-        let (mut parts, ()) = request.into_parts();
-        parts.extensions.insert(ClientAddr(peer));
+        // Filled in place: the request is large, and each move of it is a copy.
+        request.extensions_mut().insert(ClientAddr(peer));
         let upgrade = upgrade.then(|| {
             let (tx, on_upgrade) = OnUpgrade::new();
-            parts.extensions.insert(on_upgrade);
+            request.extensions_mut().insert(on_upgrade);
             tx
         });
         let (body, lent, interim) = lend(reader, framing, expect_continue);
-        let request = Request::from_parts(parts, body);
-        let response = ready::call(service.clone(), request)
-            .await
-            .map_err(Into::<BoxError>::into);
+        *request.body_mut() = body;
+        let answered = ready::call(service.clone(), request).await;
 
         // === the answer ===
         let (returned, clean) = match lent {
@@ -195,38 +193,9 @@ where
             (true, Version::HTTP_10) => Persistence::KeepAlive,
             (true, _) => Persistence::Default,
         };
-        let response = match response {
-            // A 1xx other than a requested 101 cannot be a final answer: the client
-            // would wait for another, or switch protocols on its own.
-            Ok(response)
-                if response.status().is_informational()
-                    && !(upgrade.is_some()
-                        && response.status() == StatusCode::SWITCHING_PROTOCOLS) =>
-            {
-                Err(format!(
-                    "the service answered {} as a final status",
-                    response.status()
-                )
-                .into())
-            }
-            response => response,
-        };
-        let response = match response {
+        let response = match final_answer(answered, upgrade.is_some()) {
             Ok(response) => response,
-            Err(e) => {
-                tracing::error!(error = %e, %peer, "the service failed; closing the connection");
-                let answer = Error::Internal.into_response::<Body>();
-                write_response(
-                    &mut write,
-                    &mut out,
-                    answer,
-                    false,
-                    version,
-                    Persistence::Close,
-                )
-                .await?;
-                return Ok(());
-            }
+            Err(e) => return fail(write, &mut out, version, peer, e).await,
         };
 
         if let (Some(tx), StatusCode::SWITCHING_PROTOCOLS) = (upgrade, response.status()) {
@@ -253,6 +222,44 @@ where
             _ => return Ok(()),
         }
     }
+}
+
+/// The service's answer, if it is one to write: a 1xx other than a requested 101
+/// cannot be a final answer (the client would wait for another, or switch protocols on
+/// its own).
+fn final_answer<B, E: Into<BoxError>>(
+    answered: Result<Response<B>, E>,
+    upgrade: bool,
+) -> Result<Response<B>, BoxError> {
+    match answered {
+        Ok(response)
+            if response.status().is_informational()
+                && !(upgrade && response.status() == StatusCode::SWITCHING_PROTOCOLS) =>
+        {
+            Err(format!(
+                "the service answered {} as a final status",
+                response.status()
+            )
+            .into())
+        }
+        Ok(response) => Ok(response),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Answers a request the service failed (or answered with a lone 1xx) with a 500, and
+/// closes.
+async fn fail(
+    mut write: OwnedWriteHalf,
+    out: &mut Vec<u8>,
+    version: Version,
+    peer: SocketAddr,
+    error: BoxError,
+) -> Result<(), BoxError> {
+    tracing::error!(error = %error, %peer, "the service failed; closing the connection");
+    let answer = Error::Internal.into_response::<Body>();
+    write_response(&mut write, out, answer, false, version, Persistence::Close).await?;
+    Ok(())
 }
 
 /// The request's body, and where the read side is while the service has it.

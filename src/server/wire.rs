@@ -15,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, Request, StatusCode, Uri, Version, response};
 
+use crate::body_type::Body;
 use crate::clock;
 use crate::error::Error;
 use crate::http1::{Lines, Piece, connection_tokens, encode_line, merge_content_length};
@@ -37,7 +38,8 @@ const MAX_TARGET: usize = u16::MAX as usize - 1;
 /// A request head, parsed and checked.
 #[derive(Debug)]
 pub(super) struct RequestHead {
-    pub(super) request: Request<()>,
+    /// Its body is empty until the connection lends it its reader.
+    pub(super) request: Request<Body>,
     pub(super) framing: RequestFraming,
     /// The client lets the connection carry another request after this one.
     pub(super) keep_alive: bool,
@@ -179,7 +181,7 @@ fn build(
     let expect_continue =
         version == Version::HTTP_11 && seen.expect_continue && framing != RequestFraming::None;
 
-    let mut request = Request::new(());
+    let mut request = Request::new(Body::empty());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = version;
