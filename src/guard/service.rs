@@ -10,7 +10,7 @@ use http::{Request, Response};
 use tower::Service;
 
 use super::AuthMode;
-use super::bearer::{Credentials, extract};
+use super::bearer::{Credentials, extract, is_b64token};
 use super::layer::GuardState;
 use crate::clock;
 use crate::context::Claims;
@@ -64,7 +64,17 @@ where
             });
         }
         let verified = match credentials {
-            Credentials::Token(token) => state.authenticator.verify(token, clock::unix_now()),
+            Credentials::Token(token) => {
+                let now = clock::unix_now();
+                match state.authenticator.cached(token, now) {
+                    Some(verified) => verified,
+                    // The syntax check is for tokens the cache does not hold (bearer.rs).
+                    None if !is_b64token(token.as_bytes()) => {
+                        return ErrorOr::error(malformed(state));
+                    }
+                    None => state.authenticator.verify(token, now),
+                }
+            }
             Credentials::None if state.mode == AuthMode::Optional => {
                 return ErrorOr::future(self.inner.call(req));
             }
@@ -73,12 +83,7 @@ where
                     realm: state.realm.clone(),
                 });
             }
-            Credentials::Malformed => {
-                return ErrorOr::error(Error::MalformedCredentials {
-                    realm: state.realm.clone(),
-                    description: "The Authorization header is not a single bearer token",
-                });
-            }
+            Credentials::Malformed => return ErrorOr::error(malformed(state)),
         };
         let claims = match verified {
             Ok(claims) => claims,
@@ -130,6 +135,15 @@ fn has_url_token(query: &str) -> bool {
     query
         .split('&')
         .any(|pair| pair.split('=').next() == Some("access_token"))
+}
+
+/// Bearer credentials that are not `"Bearer" 1*SP b64token`, or two of them (RFC 6750
+/// §3.1 invalid_request).
+fn malformed(state: &GuardState) -> Error {
+    Error::MalformedCredentials {
+        realm: state.realm.clone(),
+        description: "The Authorization header is not a single bearer token",
+    }
 }
 
 fn invalid_token(state: &GuardState, description: &'static str) -> Error {

@@ -70,6 +70,12 @@ impl Authenticator {
             .get_or_verify(token, now, || inner.verifier.verify(token, now))
     }
 
+    /// The claims of `token` if it is in the cache, its time re-checked at `now`;
+    /// `None` if it is not (see [`TokenCache::get`]). Revocation is not checked.
+    pub fn cached(&self, token: &str, now: i64) -> Option<Result<Arc<Claims>, VerifyError>> {
+        self.inner.cache.get(token, now)
+    }
+
     /// The deny list of revoked `jti`s.
     pub fn revocations(&self) -> &Arc<dyn RevocationStore> {
         &self.inner.revocations

@@ -98,35 +98,47 @@ impl TokenCache {
         self
     }
 
-    /// Returns the cached claims for `token`, or runs `verify` and caches its
-    /// success. Concurrent first requests for one token run `verify` once.
-    ///
-    /// A hit is re-checked against `now` (unix seconds) with the verifier's
-    /// leeway, so an entry that outlived its `exp` is refused as
-    /// [`VerifyError::Expired`] and dropped. Failures are never cached.
+    /// The cached claims for `token`, re-checked against `now` (unix seconds) with
+    /// the verifier's leeway: an entry that outlived its `exp` is refused as
+    /// [`VerifyError::Expired`] and dropped. `None`: not cached (nothing is
+    /// verified). Every cached token was verified, so it is a compact JWS: callers
+    /// may leave syntax checks of their own to a miss.
+    pub fn get(&self, token: &str, now: i64) -> Option<Result<Arc<Claims>, VerifyError>> {
+        let cache = self.cache.as_ref()?;
+        if token.len() > self.max_token_len {
+            return None;
+        }
+        // `Arc<str>: Borrow<str>`: no allocation on the hit path.
+        let entry = cache.get(token)?;
+        self.counters.hits.fetch_add(1, Ordering::Relaxed);
+        Some(match entry.claims.check_time(now) {
+            Ok(()) => Ok(entry.claims),
+            Err(e) => {
+                cache.invalidate(token);
+                Err(e)
+            }
+        })
+    }
+
+    /// Returns the cached claims for `token` (see [`TokenCache::get`]), or runs
+    /// `verify` and caches its success. Concurrent first requests for one token
+    /// run `verify` once. Failures are never cached.
     pub fn get_or_verify(
         &self,
         token: &str,
         now: i64,
         verify: impl FnOnce() -> Result<Arc<Claims>, VerifyError>,
     ) -> Result<Arc<Claims>, VerifyError> {
-        let Some(cache) = &self.cache else {
+        if let Some(hit) = self.get(token, now) {
+            return hit;
+        }
+        let Some(cache) = self
+            .cache
+            .as_ref()
+            .filter(|_| token.len() <= self.max_token_len)
+        else {
             return verify();
         };
-        if token.len() > self.max_token_len {
-            return verify();
-        }
-        // `Arc<str>: Borrow<str>`: no allocation on the hit path.
-        if let Some(entry) = cache.get(token) {
-            self.counters.hits.fetch_add(1, Ordering::Relaxed);
-            return match entry.claims.check_time(now) {
-                Ok(()) => Ok(entry.claims),
-                Err(e) => {
-                    cache.invalidate(token);
-                    Err(e)
-                }
-            };
-        }
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         let max_ttl = self.max_ttl;
         let entry = cache
