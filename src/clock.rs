@@ -1,11 +1,12 @@
 //! The time, read once per poll of a connection's task.
 //!
-//! A request meets the clock five or six times on its way through the gateway: the
-//! server's head deadline, the guard's `exp` check, the proxy's response deadline, the
-//! upstream pool's idle stamps, the answer's `Date`. Each reading is a vDSO
-//! `clock_gettime`, about 35 ns on the machines we measure: more than a token cache hit
-//! costs (BENCHMARKS.md, session 8). nginx reads the clock once per turn of its event
-//! loop (`ngx_time_update`) for the same reason. The server does the same per poll of a
+//! A request met the clock seven times on its way through the gateway: the server's
+//! head deadline, the guard's `exp` check, the token cache, the proxy's response
+//! deadline, the upstream pool's checkout and put, the answer's `Date`. Each reading is
+//! a vDSO `clock_gettime`, about 35 ns on the machines we measure; together ~1.5% of the
+//! process's CPU, which callgrind's counts do not show (BENCHMARKS.md, session 8).
+//! nginx reads the clock once per turn of its event loop (`ngx_time_update`) for the
+//! same reason. The server does the same per poll of a
 //! connection's task: it polls each connection inside [`cached`], and within that poll
 //! [`now`] reads the clock at its first call and returns that reading after. A poll ends
 //! at the task's first wait, so the reading is as fresh as the work done since (the
