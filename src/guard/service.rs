@@ -72,7 +72,7 @@ where
                     None if !is_b64token(token.as_bytes()) => {
                         return ErrorOr::error(malformed(state));
                     }
-                    None => state.authenticator.verify(token, now),
+                    None => state.authenticator.verify_uncached(token, now),
                 }
             }
             Credentials::None if state.mode == AuthMode::Optional => {

@@ -70,6 +70,16 @@ impl Authenticator {
             .get_or_verify(token, now, || inner.verifier.verify(token, now))
     }
 
+    /// [`Authenticator::verify`] for a token that [`Authenticator::cached`] just found
+    /// missing: checks the signature and claims and caches the result on success,
+    /// without looking the token up a second time.
+    pub fn verify_uncached(&self, token: &str, now: i64) -> Result<Arc<Claims>, VerifyError> {
+        let inner = &*self.inner;
+        inner
+            .cache
+            .verify_and_cache(token, now, || inner.verifier.verify(token, now))
+    }
+
     /// The claims of `token` if it is in the cache, its time re-checked at `now`;
     /// `None` if it is not (see [`TokenCache::get`]). Revocation is not checked.
     pub fn cached(&self, token: &str, now: i64) -> Option<Result<Arc<Claims>, VerifyError>> {

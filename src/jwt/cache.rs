@@ -129,9 +129,22 @@ impl TokenCache {
         now: i64,
         verify: impl FnOnce() -> Result<Arc<Claims>, VerifyError>,
     ) -> Result<Arc<Claims>, VerifyError> {
-        if let Some(hit) = self.get(token, now) {
-            return hit;
+        match self.get(token, now) {
+            Some(hit) => hit,
+            None => self.verify_and_cache(token, now, verify),
         }
+    }
+
+    /// The miss half of [`TokenCache::get_or_verify`], for callers that already asked
+    /// [`TokenCache::get`]: runs `verify` and caches its success, without looking the
+    /// token up again first. Concurrent first requests for one token still run `verify`
+    /// once, and a token another caller cached in between is answered from the cache.
+    pub fn verify_and_cache(
+        &self,
+        token: &str,
+        now: i64,
+        verify: impl FnOnce() -> Result<Arc<Claims>, VerifyError>,
+    ) -> Result<Arc<Claims>, VerifyError> {
         let Some(cache) = self
             .cache
             .as_ref()
@@ -499,5 +512,32 @@ mod tests {
         cache
             .get_or_verify(&ed, NOW, || panic!("EdDSA entry kept"))
             .unwrap();
+    }
+
+    #[test]
+    fn verify_and_cache_caches_a_success_and_answers_a_token_cached_meanwhile() {
+        let (issuer, verifier) = setup();
+        let cache = TokenCache::new(100, Duration::from_secs(600));
+        let t = token(&issuer, "alice", 3600);
+        assert!(cache.get(&t, NOW).is_none());
+        let a = cache
+            .verify_and_cache(&t, NOW, || verifier.verify(&t, NOW))
+            .unwrap();
+        // Cached by it: `get` answers, and a caller that lost the race to verify is
+        // answered from the entry instead of verifying again.
+        let b = cache.get(&t, NOW).unwrap().unwrap();
+        let c = cache
+            .verify_and_cache(&t, NOW, || panic!("cached a moment ago"))
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &b) && Arc::ptr_eq(&a, &c));
+        // Failures are not cached.
+        let (input, _) = t.rsplit_once('.').unwrap();
+        let forged = format!("{input}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(
+            cache.verify_and_cache(&forged, NOW, || verifier.verify(&forged, NOW)),
+            Err(VerifyError::Signature)
+        );
+        assert!(cache.get(&forged, NOW).is_none());
+        assert_eq!(cache.entry_count(), 1);
     }
 }
