@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+use std::cell::Cell;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
@@ -86,12 +87,18 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // Three copies (the request's header, its extension, the response's header),
+        // not clones: a clone of a header value shares it, and sharing costs atomic
+        // reference counting, more than copying 21 bytes (BENCHMARKS.md, session 9).
         let id = match req.headers().get(&X_REQUEST_ID) {
-            Some(v) if is_valid(v) => v.clone(),
-            _ => generate(),
+            Some(v) if is_valid(v) => copy(v),
+            _ => {
+                let id = generate();
+                req.headers_mut().insert(X_REQUEST_ID.clone(), copy(&id));
+                id
+            }
         };
-        req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
-        req.extensions_mut().insert(RequestId::new(id.clone()));
+        req.extensions_mut().insert(RequestId::new(copy(&id)));
         ResponseFuture {
             inner: self.inner.call(req),
             id: Some(id),
@@ -124,11 +131,17 @@ fn is_valid(value: &HeaderValue) -> bool {
             .all(|&b| b.is_ascii_alphanumeric() || b"._:/+=@-".contains(&b))
 }
 
+/// A copy of `value` that shares nothing with it.
+fn copy(value: &HeaderValue) -> HeaderValue {
+    let copy = HeaderValue::from_bytes(value.as_bytes());
+    // A valid header value is valid again.
+    copy.unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
 /// A process-unique id: a random per-process prefix and a counter. Ids need to be
 /// unique and cheap, not secret.
 fn generate() -> HeaderValue {
     static PREFIX: OnceLock<u32> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u128(
@@ -138,13 +151,34 @@ fn generate() -> HeaderValue {
         );
         hasher.finish() as u32
     });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let n = next_number();
     // `{prefix:08x}-{n:012x}`, written by hand: `format!` was a measurable share of a
     // proxied request's instructions.
     let mut id = [b'-'; 21];
     write_hex(&mut id[..8], u64::from(prefix));
     write_hex(&mut id[9..], n);
     HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// The next number for an id: unique in the process. Each thread takes a block of
+/// numbers from the shared counter at a time, so an id costs no atomic operation
+/// (ids from different threads interleave out of order, which nothing relies on).
+fn next_number() -> u64 {
+    const BLOCK: u64 = 4096;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        /// The thread's next number and the end of its block.
+        static NEXT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    NEXT.with(|next| {
+        let (mut n, mut end) = next.get();
+        if n == end {
+            n = COUNTER.fetch_add(BLOCK, Ordering::Relaxed);
+            end = n + BLOCK;
+        }
+        next.set((n + 1, end));
+        n
+    })
 }
 
 /// Writes the low `out.len()` hex digits of `n`, zero-padded.
@@ -185,5 +219,28 @@ mod tests {
         let mut hex = [0; 4];
         write_hex(&mut hex, 0xbeef);
         assert_eq!(&hex, b"beef");
+    }
+
+    #[test]
+    fn ids_are_unique_across_threads() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..10_000).map(|_| next_number()).collect::<Vec<_>>()))
+            .collect();
+        let mut all: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n);
+    }
+
+    #[test]
+    fn the_id_is_copied_not_shared() {
+        let id = generate();
+        let copied = copy(&id);
+        assert_eq!(copied, id);
+        assert_ne!(copied.as_bytes().as_ptr(), id.as_bytes().as_ptr());
     }
 }

@@ -257,11 +257,11 @@ impl Pool {
     /// or `OPTIONS`) is sent again on the next one: the upstream cannot have acted on
     /// it, or acting twice is harmless. Nothing else is retried.
     pub(super) async fn send(
-        self: Arc<Self>,
+        self: &Arc<Self>,
         parts: request::Parts,
         mut body: Body,
-        target: Target,
-        forwarded: Forwarded,
+        target: &Target<'_>,
+        forwarded: &Forwarded<'_>,
         deadline: tokio::time::Instant,
         upgrade: bool,
     ) -> Result<Answer, SendError> {
@@ -285,7 +285,7 @@ impl Pool {
             let (mut conn, reused) = self.acquire(deadline).await?;
             conn.read.deadline.set(deadline);
             conn.write.buf.clear();
-            h1::encode_request(&parts, &target, &forwarded, framing, &mut conn.write.buf);
+            h1::encode_request(&parts, target, forwarded, framing, &mut conn.write.buf);
             conn.write.buf.extend_from_slice(&early);
             let sent = tokio::select! {
                 biased;
@@ -327,7 +327,7 @@ impl Pool {
     /// An early answer goes back to the client at once; the rest of the body is sent by
     /// a task of its own, which pools the connection once both directions are done.
     async fn exchange_with_body(
-        self: Arc<Self>,
+        self: &Arc<Self>,
         conn: Conn,
         body: Body,
         framing: RequestFraming,
@@ -354,7 +354,7 @@ impl Pool {
         }
         // The answer came first: the body goes on in its own task.
         let (give_read, take_read) = oneshot::channel::<ReadSide>();
-        let pool = Arc::clone(&self);
+        let pool = Arc::clone(self);
         tokio::spawn(async move {
             match sending.await {
                 Ok(write) => match take_read.await {
@@ -373,7 +373,7 @@ impl Pool {
 
     /// Builds the response for `head`, whose body reads from `read`.
     fn answer(
-        self: Arc<Self>,
+        self: &Arc<Self>,
         mut read: ReadSide,
         finish: Finish,
         head: h1::ResponseHead,
@@ -411,17 +411,36 @@ impl Pool {
             ResponseFraming::Chunked => (Decoder::Chunked(h1::Chunked::Size), None),
             ResponseFraming::Close => (Decoder::Close, None),
         };
-        let mut body = UpstreamBody {
+        if let Some(complete) = complete {
+            if keep_alive {
+                self.pass_on(read, finish);
+            }
+            return Ok((response.map(|()| complete), None));
+        }
+        let body = UpstreamBody {
             read: Some(read),
             decoder,
             finish: keep_alive.then_some(finish),
-            pool: self,
+            pool: Arc::clone(self),
         };
-        if let Some(complete) = complete {
-            body.end();
-            return Ok((response.map(|()| complete), None));
-        }
         Ok((response.map(|()| Body::new(body)), None))
+    }
+
+    /// A response was read to its end: its connection goes on (back to the pool, or to
+    /// the task still sending the request body) if it is clean.
+    fn pass_on(self: &Arc<Self>, mut read: ReadSide, finish: Finish) {
+        if !read.buf.is_empty() {
+            // Bytes after the end of the response: a confused or hostile upstream.
+            tracing::debug!(upstream = %self.address, "bytes after the response; closing");
+            return;
+        }
+        read.rewind();
+        match finish {
+            Finish::Pool(write) => self.put(Conn { read, write }),
+            Finish::Writer(writer) => {
+                let _ = writer.send(read);
+            }
+        }
     }
 
     /// An idle connection (`true`), or a new one once a slot is free (`false`), by
@@ -812,20 +831,8 @@ impl UpstreamBody {
     /// The response is complete: pass the connection on if it is clean.
     fn end(&mut self) {
         self.decoder = Decoder::Done;
-        let (Some(mut read), Some(finish)) = (self.read.take(), self.finish.take()) else {
-            return;
-        };
-        if !read.buf.is_empty() {
-            // Bytes after the end of the response: a confused or hostile upstream.
-            tracing::debug!(upstream = %self.pool.address, "bytes after the response; closing");
-            return;
-        }
-        read.rewind();
-        match finish {
-            Finish::Pool(write) => self.pool.put(Conn { read, write }),
-            Finish::Writer(writer) => {
-                let _ = writer.send(read);
-            }
+        if let (Some(read), Some(finish)) = (self.read.take(), self.finish.take()) {
+            self.pool.pass_on(read, finish);
         }
     }
 }

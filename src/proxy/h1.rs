@@ -11,7 +11,6 @@
 use std::fmt;
 use std::io::Write as _;
 use std::mem::MaybeUninit;
-use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName};
@@ -103,9 +102,9 @@ impl RequestFraming {
 /// the client's query, byte for byte. Both parts were validated where they came from
 /// (the configuration, the client's request line), so the join needs no second check.
 #[derive(Debug, Clone)]
-pub(super) struct Target {
+pub(super) struct Target<'a> {
     /// No trailing slash; empty for `/`.
-    pub(super) base: Arc<str>,
+    pub(super) base: &'a str,
     pub(super) skip: usize,
 }
 
@@ -115,15 +114,15 @@ pub(super) struct Target {
 /// whatever the client spoke to the gateway.
 pub(super) fn encode_request(
     parts: &request::Parts,
-    target: &Target,
-    forwarded: &Forwarded,
+    target: &Target<'_>,
+    forwarded: &Forwarded<'_>,
     framing: RequestFraming,
     dst: &mut Vec<u8>,
 ) {
     dst.extend_from_slice(parts.method.as_str().as_bytes());
     dst.push(b' ');
     let path = parts.uri.path().get(target.skip..).unwrap_or_default();
-    write_target(&target.base, path, parts.uri.query(), dst);
+    write_target(target.base, path, parts.uri.query(), dst);
     dst.extend_from_slice(b" HTTP/1.1\r\n");
     forwarded.encode(&parts.headers, dst);
     for (name, value) in &parts.headers {
@@ -401,9 +400,11 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
+        let up = http::HeaderValue::from_static("up");
         let forwarded = Forwarded {
-            host: http::HeaderValue::from_static("up"),
-            client_host: Some(http::HeaderValue::from_static("gw.example")),
+            upstream_host: &up,
+            preserve_host: false,
+            authority: None,
             peer: Some("127.0.0.1".parse().unwrap()),
         };
         let mut out = Vec::new();
@@ -421,19 +422,19 @@ mod tests {
         );
     }
 
-    fn forwarded() -> Forwarded {
+    static UP: http::HeaderValue = http::HeaderValue::from_static("up");
+
+    fn forwarded() -> Forwarded<'static> {
         Forwarded {
-            host: http::HeaderValue::from_static("up"),
-            client_host: None,
+            upstream_host: &UP,
+            preserve_host: false,
+            authority: None,
             peer: None,
         }
     }
 
-    fn target(base: &str, skip: usize) -> Target {
-        Target {
-            base: base.into(),
-            skip,
-        }
+    fn target(base: &str, skip: usize) -> Target<'_> {
+        Target { base, skip }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,7 +11,7 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, Version};
 use tower::Service;
 
-use super::client::{Answer, Pool, SendError, UpstreamClient};
+use super::client::{Pool, SendError, UpstreamClient};
 use super::h1::Target;
 use super::headers::{Forwarded, conflicting_framing, strip_hop_by_hop};
 use super::upgrade::{ClientUpgrade, spawn_tunnel};
@@ -49,18 +49,14 @@ pub struct ResponseFuture {
     state: State,
 }
 
-/// The upstream exchange: an `async fn` of the pool, so its type has no name.
-type Exchange = Pin<Box<dyn Future<Output = Result<Answer, SendError>> + Send>>;
+/// The upstream exchange, an `async` block (its type has no name). It owns the route's
+/// `Inner` and lends it to the pool's exchange: one reference count per request for
+/// the pool, the upstream's `Host` and base path and the route's name together.
+type Exchange = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
 enum State {
-    Failed {
-        error: Option<Error>,
-    },
-    Waiting {
-        response: Exchange,
-        client_upgrade: Option<ClientUpgrade>,
-        route: Arc<str>,
-    },
+    Failed { error: Option<Error> },
+    Waiting { response: Exchange },
 }
 
 // === impl Proxy ===
@@ -118,29 +114,18 @@ impl Proxy {
         let websocket = strip_hop_by_hop(&mut parts.headers);
         let upgrade =
             websocket && parts.version == Version::HTTP_11 && parts.method == http::Method::GET;
-        let client_host = parts.headers.get(header::HOST).cloned().or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-        let forwarded = Forwarded {
-            host: match (inner.preserve_host, &client_host) {
-                (true, Some(host)) => host.clone(),
-                _ => inner.upstream.host().clone(),
-            },
-            client_host,
-            peer: parts.extensions.get::<ClientAddr>().map(|c| c.0.ip()),
+        // Without a `Host` header (HTTP/2, an HTTP/1.0 absolute-form target) the
+        // authority of the target is the client's host.
+        let authority = match parts.headers.contains_key(header::HOST) {
+            true => None,
+            false => (parts.uri.authority()).and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
         };
-
+        let peer = parts.extensions.get::<ClientAddr>().map(|c| c.0.ip());
         // The upstream's path: its base, then the client's path less the route prefix.
         let path = parts.uri.path();
-        let target = Target {
-            base: inner.upstream.base_path().clone(),
-            skip: match &inner.strip_prefix {
-                Some(prefix) if path.starts_with(&**prefix) => prefix.len(),
-                _ => 0,
-            },
+        let skip = match &inner.strip_prefix {
+            Some(prefix) if path.starts_with(&**prefix) => prefix.len(),
+            _ => 0,
         };
         let client_upgrade = if upgrade {
             ClientUpgrade::take(&mut parts.extensions)
@@ -154,20 +139,37 @@ impl Proxy {
         };
         parts.extensions = http::Extensions::new();
 
-        let response: Exchange = Box::pin(Arc::clone(&inner.pool).send(
-            parts,
-            body,
-            target,
-            forwarded,
-            tokio::time::Instant::from_std(clock::now()) + inner.timeout,
-            client_upgrade.is_some(),
-        ));
+        let deadline = tokio::time::Instant::from_std(clock::now()) + inner.timeout;
+        let proxy = Arc::clone(&self.inner);
+        let response: Exchange = Box::pin(async move {
+            let inner = &*proxy;
+            let target = Target {
+                base: inner.upstream.base_path(),
+                skip,
+            };
+            let forwarded = Forwarded {
+                upstream_host: inner.upstream.host(),
+                preserve_host: inner.preserve_host,
+                authority,
+                peer,
+            };
+            let upgrade = client_upgrade.is_some();
+            let sent = (inner.pool)
+                .send(parts, body, &target, &forwarded, deadline, upgrade)
+                .await;
+            let (response, upgraded) = match sent {
+                Ok(answer) => answer,
+                Err(e) => return upstream_error(&inner.route, &e).into_response(),
+            };
+            // The response head comes without hop-by-hop headers (`h1`), except a 101's.
+            if let (Some(client), Some(upstream)) = (client_upgrade, upgraded) {
+                // The connection now belongs to the tunnel, and so does its slot.
+                spawn_tunnel(client, upstream, inner.route.clone());
+            }
+            response
+        });
         ResponseFuture {
-            state: State::Waiting {
-                response,
-                client_upgrade,
-                route: inner.route.clone(),
-            },
+            state: State::Waiting { response },
         }
     }
 }
@@ -204,27 +206,13 @@ impl Future for ResponseFuture {
     type Output = Result<Response<Body>, std::convert::Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (result, client_upgrade, route) = match &mut self.get_mut().state {
+        match &mut self.get_mut().state {
             State::Failed { error } => {
                 let error = error.take().unwrap_or(Error::Internal);
-                return Poll::Ready(Ok(error.into_response()));
+                Poll::Ready(Ok(error.into_response()))
             }
-            State::Waiting {
-                response,
-                client_upgrade,
-                route,
-            } => (ready!(response.as_mut().poll(cx)), client_upgrade, route),
-        };
-        let (response, upgraded) = match result {
-            Ok(exchange) => exchange,
-            Err(e) => return Poll::Ready(Ok(upstream_error(route, &e).into_response())),
-        };
-        // The response head comes without hop-by-hop headers (`h1`), except a 101's.
-        if let (Some(client), Some(upstream)) = (client_upgrade.take(), upgraded) {
-            // The connection now belongs to the tunnel, and so does its slot.
-            spawn_tunnel(client, upstream, route.clone());
+            State::Waiting { response } => response.as_mut().poll(cx).map(Ok),
         }
-        Poll::Ready(Ok(response))
     }
 }
 
