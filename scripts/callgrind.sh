@@ -17,6 +17,8 @@
 #   CG_SKIP_BUILD  1: use the existing target/release/portcullis [0]
 #   CG_PORT_BASE   ports BASE+1 (upstream) and BASE+2 (portcullis) [18500]
 #   CG_OUT         where callgrind.out and the listings go [target/callgrind]
+#   CG_LOCKED      1: also count the atomic (lock-prefixed) instructions per request and
+#                  list where they are (scripts/locked-ops.py; needs python3, objdump) [0]
 # Needs valgrind, nginx and wrk (Debian: apt-get install valgrind nginx wrk).
 # Read the full profile with: callgrind_annotate --inclusive=yes target/callgrind/callgrind.out
 set -euo pipefail
@@ -88,7 +90,12 @@ printf "wrk.headers['Authorization'] = 'Bearer %s'\n" "$TOKEN" >"$WORK/auth.lua"
 nginx -c "$WORK/upstream.conf" &
 PIDS+=($!)
 rm -f "$OUT/callgrind.out"
-valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+VG_ARGS=()
+if [[ ${CG_LOCKED:-0} == 1 ]]; then
+    # A count per instruction address, which locked-ops.py needs.
+    VG_ARGS=(--dump-instr=yes --compress-pos=no --compress-strings=no)
+fi
+valgrind --tool=callgrind "${VG_ARGS[@]}" --callgrind-out-file="$OUT/callgrind.out" \
     "$BIN" serve --config "$WORK/portcullis.toml" >"$OUT/portcullis.log" 2>&1 &
 VG=$!
 PIDS+=("$VG")
@@ -132,5 +139,9 @@ awk -v n="$requests" -v top="$TOP" '
         printf "%8d  %s\n", ir / n, substr(name, 1, 150)
         count++
     }' "$OUT/self.txt"
+if [[ ${CG_LOCKED:-0} == 1 ]]; then
+    echo
+    python3 "$ROOT/scripts/locked-ops.py" "$OUT/callgrind.out" "$BIN" "$requests" "$TOP"
+fi
 echo
 echo "full listings: $OUT/self.txt, $OUT/inclusive.txt; profile: $OUT/callgrind.out"
