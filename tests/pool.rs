@@ -33,6 +33,10 @@ enum Script {
     Partial,
     /// Answer as `KeepAlive` as soon as the head is in, then read the request body.
     EarlyAnswer,
+    /// The response whole with `Connection: close`, then hold the connection open.
+    CloseHeader,
+    /// The response whole, then bytes that are not part of it; hold the connection.
+    TrailingBytes,
 }
 
 #[derive(Default)]
@@ -130,6 +134,17 @@ async fn serve(mut stream: TcpStream, script: Script, counts: &Counts) {
                 }
                 buf.drain(..length);
                 counts.bodies.fetch_add(1, Ordering::SeqCst);
+            }
+            Script::CloseHeader | Script::TrailingBytes => {
+                let answer: &[u8] = match script {
+                    Script::CloseHeader => {
+                        b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"
+                    }
+                    _ => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n",
+                };
+                if stream.write_all(answer).await.is_err() {
+                    return;
+                }
             }
             Script::Partial => {
                 let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\nok";
@@ -268,6 +283,23 @@ async fn sequential_requests_reuse_one_connection() {
     }
     assert_eq!(upstream.accepted(), 1);
     assert_eq!(upstream.closed(), 0);
+}
+
+/// A response that came whole with its head returns its connection at once (before
+/// the client reads it), but only a clean one: not after `Connection: close`, nor with
+/// bytes after the response (a confused or hostile upstream). The upstream holds both
+/// open, so only the proxy's decision keeps them out of the pool.
+#[tokio::test]
+async fn a_connection_that_said_close_or_sent_too_much_is_not_pooled() {
+    for script in [Script::CloseHeader, Script::TrailingBytes] {
+        let upstream = ScriptedUpstream::start(script).await;
+        let proxy = proxy(&upstream, |_| {});
+        for _ in 0..3 {
+            assert_eq!(get(&proxy).await, (StatusCode::OK, "ok".into()));
+        }
+        assert_eq!(upstream.accepted(), 3, "a new connection for each request");
+        eventually("the proxy to close them", || upstream.closed() == 3).await;
+    }
 }
 
 #[tokio::test]
