@@ -116,9 +116,11 @@ impl Proxy {
             websocket && parts.version == Version::HTTP_11 && parts.method == http::Method::GET;
         // Without a `Host` header (HTTP/2, an HTTP/1.0 absolute-form target) the
         // authority of the target is the client's host.
-        let authority = match parts.headers.contains_key(header::HOST) {
-            true => None,
-            false => (parts.uri.authority()).and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+        let authority = match parts.uri.authority() {
+            Some(a) if !parts.headers.contains_key(header::HOST) => {
+                HeaderValue::from_str(a.as_str()).ok()
+            }
+            _ => None,
         };
         let peer = parts.extensions.get::<ClientAddr>().map(|c| c.0.ip());
         // The upstream's path: its base, then the client's path less the route prefix.
@@ -154,10 +156,10 @@ impl Proxy {
                 peer,
             };
             let upgrade = client_upgrade.is_some();
-            let sent = (inner.pool)
-                .send(parts, body, &target, &forwarded, deadline, upgrade)
-                .await;
-            let (response, upgraded) = match sent {
+            let sent = inner
+                .pool
+                .send(parts, body, &target, &forwarded, deadline, upgrade);
+            let (response, upgraded) = match sent.await {
                 Ok(answer) => answer,
                 Err(e) => return upstream_error(&inner.route, &e).into_response(),
             };
