@@ -5,7 +5,16 @@
 //! a forged token can never ride on a cached one that shares its header and
 //! payload. Written only after a successful verification; a hit re-checks
 //! `exp`/`nbf` against the caller's clock; entries expire with their token.
+//!
+//! In front of moka, each thread keeps a few hundred of the tokens it last found
+//! there (`front`): a hit on them is a comparison of the token, not moka's lookup,
+//! whose hashing, epoch pinning and recording of the read for its eviction policy
+//! were ~3% of a guarded request's CPU (BENCHMARKS.md, session 9). They answer only
+//! for the cache that filled them, only until the cache is next invalidated (a
+//! generation number every invalidation moves on), and never past the entry's own
+//! deadline; `exp`/`nbf` are re-checked on every hit as before.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,6 +34,17 @@ pub struct TokenCache {
     max_ttl: Duration,
     max_token_len: usize,
     counters: Arc<Counters>,
+    front: Arc<Front>,
+}
+
+/// What the per-thread front entries are checked against.
+#[derive(Debug)]
+struct Front {
+    /// Which cache this is (front entries of another never answer for it).
+    id: u64,
+    /// Moved on by every invalidation, after moka has dropped the entries: a front
+    /// entry stored under an older number is not used.
+    generation: AtomicU64,
 }
 
 /// A snapshot of the cache counters, for `/metrics`.
@@ -52,6 +72,11 @@ struct Counters {
 struct Entry {
     claims: Arc<Claims>,
     ttl: Duration,
+    /// The token (moka's key), for the front entries.
+    token: Arc<str>,
+    /// When moka drops the entry, in the caller's unix seconds: the front entries'
+    /// deadline too.
+    until: i64,
 }
 
 struct EntryExpiry;
@@ -83,11 +108,16 @@ impl TokenCache {
                 })
                 .build_with_hasher(Hasher::default())
         });
+        static IDS: AtomicU64 = AtomicU64::new(0);
         TokenCache {
             cache,
             max_ttl,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             counters,
+            front: Arc::new(Front {
+                id: IDS.fetch_add(1, Ordering::Relaxed),
+                generation: AtomicU64::new(0),
+            }),
         }
     }
 
@@ -108,12 +138,23 @@ impl TokenCache {
         if token.len() > self.max_token_len {
             return None;
         }
-        // `Arc<str>: Borrow<str>`: no allocation on the hit path.
-        let entry = cache.get(token)?;
+        // Read before both lookups: an invalidation after this read moves the
+        // generation on, which retires whatever they find (see `invalidated`).
+        let generation = self.front.generation.load(Ordering::Acquire);
+        let claims = match front::get(self.front.id, generation, token, now) {
+            Some(claims) => claims,
+            None => {
+                // `Arc<str>: Borrow<str>`: no allocation on the hit path.
+                let entry = cache.get(token)?;
+                front::put(self.front.id, generation, &entry);
+                entry.claims
+            }
+        };
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
-        Some(match entry.claims.check_time(now) {
-            Ok(()) => Ok(entry.claims),
+        Some(match claims.check_time(now) {
+            Ok(()) => Ok(claims),
             Err(e) => {
+                // The front entry stays: it answers the same until it is replaced.
                 cache.invalidate(token);
                 Err(e)
             }
@@ -154,11 +195,17 @@ impl TokenCache {
         };
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         let max_ttl = self.max_ttl;
+        let key: Arc<str> = Arc::from(token);
         let entry = cache
-            .try_get_with(Arc::from(token), || {
-                verify().map(|claims| Entry {
-                    ttl: ttl_for(&claims, now, max_ttl),
-                    claims,
+            .try_get_with(Arc::clone(&key), || {
+                verify().map(|claims| {
+                    let ttl = ttl_for(&claims, now, max_ttl);
+                    Entry {
+                        until: now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
+                        ttl,
+                        token: key,
+                        claims,
+                    }
                 })
             })
             .map_err(|e| *e)?;
@@ -171,7 +218,16 @@ impl TokenCache {
     pub fn invalidate(&self, token: &str) {
         if let Some(cache) = &self.cache {
             cache.invalidate(token);
+            self.invalidated();
         }
+    }
+
+    /// Retires every thread's front entries of this cache. Called after moka has
+    /// dropped what it drops: a lookup that read the old generation stores its find
+    /// under it (retired now), and one that reads the new one is ordered after moka's
+    /// removal (release here, acquire in `get`), so it cannot find the dropped entry.
+    fn invalidated(&self) {
+        self.front.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Drops every token verified by key `kid`, when that key is removed or
@@ -186,12 +242,14 @@ impl TokenCache {
             cache.invalidate_all();
         }
         cache.run_pending_tasks();
+        self.invalidated();
     }
 
     /// Drops everything.
     pub fn invalidate_all(&self) {
         if let Some(cache) = &self.cache {
             cache.invalidate_all();
+            self.invalidated();
         }
     }
 
@@ -224,6 +282,76 @@ impl std::fmt::Debug for TokenCache {
             .field("max_ttl", &self.max_ttl)
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+/// Each thread's most recent finds in moka, by token (see the module's doc).
+mod front {
+    use super::*;
+
+    /// Slots per thread: a direct-mapped table, so a token can only be in one.
+    const SLOTS: usize = 256;
+
+    struct Slot {
+        cache: u64,
+        generation: u64,
+        until: i64,
+        token: Arc<str>,
+        claims: Arc<Claims>,
+    }
+
+    thread_local! {
+        static TABLE: RefCell<Vec<Option<Slot>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// The slot of `token`: from its last 8 bytes, which are signature for any token
+    /// that verified (and a token that did not is never stored, so whatever it maps to
+    /// cannot match it).
+    fn index(token: &str) -> usize {
+        let bytes = token.as_bytes();
+        let tail = bytes
+            .get(bytes.len().saturating_sub(8)..)
+            .unwrap_or_default();
+        let mut word = [0u8; 8];
+        word[..tail.len()].copy_from_slice(tail);
+        let mixed = u64::from_le_bytes(word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (mixed >> 56) as usize % SLOTS
+    }
+
+    /// The claims stored for `token` by cache `cache` under `generation`, if still
+    /// before the entry's deadline.
+    pub(super) fn get(cache: u64, generation: u64, token: &str, now: i64) -> Option<Arc<Claims>> {
+        TABLE
+            .try_with(|table| {
+                let table = table.borrow();
+                let slot = table.get(index(token))?.as_ref()?;
+                (slot.cache == cache
+                    && slot.generation == generation
+                    && now < slot.until
+                    && *slot.token == *token)
+                    .then(|| Arc::clone(&slot.claims))
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Stores what cache `cache` found in moka, under the generation read before.
+    pub(super) fn put(cache: u64, generation: u64, entry: &Entry) {
+        let _ = TABLE.try_with(|table| {
+            let mut table = table.borrow_mut();
+            if table.is_empty() {
+                table.resize_with(SLOTS, || None);
+            }
+            if let Some(slot) = table.get_mut(index(&entry.token)) {
+                *slot = Some(Slot {
+                    cache,
+                    generation,
+                    until: entry.until,
+                    token: Arc::clone(&entry.token),
+                    claims: Arc::clone(&entry.claims),
+                });
+            }
+        });
     }
 }
 
@@ -539,5 +667,58 @@ mod tests {
         );
         assert!(cache.get(&forged, NOW).is_none());
         assert_eq!(cache.entry_count(), 1);
+    }
+
+    /// The per-thread front entries answer only for the cache that stored them, and
+    /// only until that cache is next invalidated, on any thread.
+    #[test]
+    fn front_entries_answer_only_for_their_cache_until_it_is_invalidated() {
+        let (issuer, verifier) = setup();
+        let cache = TokenCache::new(100, Duration::from_secs(600));
+        let other = TokenCache::new(100, Duration::from_secs(600));
+        let t = token(&issuer, "alice", 3600);
+        let cached = |t: &str| {
+            cache
+                .get_or_verify(t, NOW, || verifier.verify(t, NOW))
+                .unwrap();
+            // The first `get` stores the front entry, the second is answered by it.
+            assert!(cache.get(t, NOW).is_some() && cache.get(t, NOW).is_some());
+        };
+        cached(&t);
+        assert!(other.get(&t, NOW).is_none(), "another cache's entry");
+        cache.invalidate(&t);
+        assert!(cache.get(&t, NOW).is_none(), "after invalidate");
+        cached(&t);
+        cache.invalidate_kid("HS256");
+        assert!(cache.get(&t, NOW).is_none(), "after invalidate_kid");
+        cached(&t);
+        cache.invalidate_all();
+        assert!(cache.get(&t, NOW).is_none(), "after invalidate_all");
+
+        // Another thread's front entry, retired by an invalidation on this one.
+        cached(&t);
+        let (filled, fill) = std::sync::mpsc::channel();
+        let (invalidated, wait) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let (cache, t) = (&cache, &t);
+            let other_thread = scope.spawn(move || {
+                assert!(cache.get(t, NOW).is_some() && cache.get(t, NOW).is_some());
+                filled.send(()).unwrap();
+                wait.recv().unwrap();
+                cache.get(t, NOW).is_none()
+            });
+            fill.recv().unwrap();
+            cache.invalidate(t);
+            invalidated.send(()).unwrap();
+            assert!(
+                other_thread.join().unwrap(),
+                "the other thread's entry was used"
+            );
+        });
+
+        // Past `exp`, a front entry's claims are refused like moka's.
+        cached(&t);
+        let late = NOW + 3600 + 3600;
+        assert_eq!(cache.get(&t, late), Some(Err(VerifyError::Expired)));
     }
 }
