@@ -289,7 +289,8 @@ impl std::fmt::Debug for TokenCache {
 mod front {
     use super::*;
 
-    /// Slots per thread: a direct-mapped table, so a token can only be in one.
+    /// Slots per thread (a power of two): a direct-mapped table, so a token can only
+    /// be in one.
     const SLOTS: usize = 256;
 
     struct Slot {
@@ -314,8 +315,9 @@ mod front {
             .unwrap_or_default();
         let mut word = [0u8; 8];
         word[..tail.len()].copy_from_slice(tail);
+        // Fibonacci hashing: the product's top bits are its well-mixed ones.
         let mixed = u64::from_le_bytes(word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (mixed >> 56) as usize % SLOTS
+        (mixed >> (u64::BITS - SLOTS.ilog2())) as usize
     }
 
     /// The claims stored for `token` by cache `cache` under `generation`, if still
